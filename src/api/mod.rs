@@ -1,0 +1,100 @@
+//! The HTTP boundary: routes, request and response shapes, the OpenAPI
+//! document and Swagger UI.
+//!
+//! Handlers translate HTTP into service calls and service results into
+//! JSON; they hold no policy. Only [`problem`] maps errors to statuses.
+
+pub mod devices;
+pub mod problem;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use problem::{ApiError, Problem};
+
+/// The OpenAPI document of the service.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "netbox-toolkit",
+        description = "Run vetted CLI commands on network devices, with NetBox as the source of truth.",
+        license(name = "Apache-2.0")
+    ),
+    paths(health, devices::list_commands, devices::execute),
+    components(schemas(
+        Health,
+        Problem,
+        devices::CommandList,
+        devices::CommandInfo,
+        devices::ExecuteBody,
+        devices::ExecuteResponse
+    )),
+    tags((name = "devices", description = "Commands on NetBox devices"), (name = "service", description = "Service state"))
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON, as checked in under `openapi/`.
+pub fn openapi_json() -> Result<String, serde_json::Error> {
+    ApiDoc::openapi().to_pretty_json()
+}
+
+/// Registers every route of the API on an actix-web service config.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(path_config())
+        .service(
+            web::scope("/api/v1")
+                .route("/health", web::get().to(health))
+                .route(
+                    "/devices/{id}/commands",
+                    web::get().to(devices::list_commands),
+                )
+                .route("/devices/{id}/execute", web::post().to(devices::execute)),
+        )
+        .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
+        .default_service(web::to(not_found));
+}
+
+/// Bodies are small JSON objects; anything else is a clear 400.
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req| {
+            ApiError::bad_request(format!("the JSON body is not acceptable: {err}")).into()
+        })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request(format!("the URL path is invalid: {err}")).into()
+    })
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::not_found(req.path()))
+}
+
+/// Liveness of the service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the service answers.
+    pub status: &'static str,
+    /// Service version.
+    pub version: &'static str,
+}
+
+/// Whether the service is up.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "service",
+    responses((status = 200, description = "The service is up", body = Health))
+)]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+    })
+}

@@ -1,0 +1,293 @@
+//! The API's error type: every failure becomes an RFC 9457
+//! `application/problem+json` body with a title, a detail and guidance.
+//!
+//! This is the only place in the service that knows HTTP status codes; each
+//! error variant of the layers below is mapped here deliberately.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::connector::{CommandExecutionError, ConnectorError, DeviceConnectionError};
+use crate::netbox::NetboxError;
+use crate::service::{ExecutionFailure, ServiceError};
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URN naming the kind of problem, stable for automation.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short, human-readable summary of the kind.
+    pub title: String,
+    /// The HTTP status, repeated.
+    pub status: u16,
+    /// What went wrong in this case.
+    pub detail: String,
+    /// What to check or try next.
+    pub guidance: String,
+    /// Id of this request, also in the logs and the journal entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// SSH connection attempts made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// The NetBox journal entry recording this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_entry_id: Option<u64>,
+    /// Platforms the service supports (for unsupported-platform problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supported_platforms: Option<Vec<String>>,
+    /// Commands the device's platform has (for unknown-command problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available_commands: Option<Vec<String>>,
+    /// What the device printed (for rejected commands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// Seconds until a retry may succeed (for rate-limited requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+}
+
+/// A failure on its way to becoming a problem response.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", problem.detail)]
+pub struct ApiError {
+    problem: Box<Problem>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &str, title: &str, detail: String, guidance: String) -> Self {
+        Self {
+            problem: Box::new(Problem {
+                kind: format!("urn:netbox-toolkit:problem:{code}"),
+                title: title.to_string(),
+                status: status.as_u16(),
+                detail,
+                guidance,
+                request_id: None,
+                attempts: None,
+                journal_entry_id: None,
+                supported_platforms: None,
+                available_commands: None,
+                output: None,
+                retry_after_s: None,
+            }),
+        }
+    }
+
+    /// A malformed request (bad JSON, bad path, out-of-range value).
+    pub fn bad_request(detail: String) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            detail,
+            "Correct the request as described and send it again; the OpenAPI document at \
+             /api/v1/openapi.json describes every field."
+                .into(),
+        )
+    }
+
+    /// No route matches.
+    pub fn not_found(path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "no-such-endpoint",
+            "No such endpoint",
+            format!("nothing is served at {path}"),
+            "See /api/docs/ for the endpoints this service offers.".into(),
+        )
+    }
+
+    /// Tags the problem with the request id.
+    pub fn with_request_id(mut self, request_id: &str) -> Self {
+        self.problem.request_id = Some(request_id.to_string());
+        self
+    }
+
+    /// The problem document.
+    pub fn problem(&self) -> &Problem {
+        &self.problem
+    }
+}
+
+impl From<ExecutionFailure> for ApiError {
+    fn from(failure: ExecutionFailure) -> Self {
+        let mut err = ApiError::from(failure.error);
+        if failure.attempts > 0 {
+            err.problem.attempts = Some(failure.attempts);
+        }
+        err.problem.journal_entry_id = failure.journal.and_then(|j| j.id());
+        err
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let detail = error.to_string();
+        let guidance = error.guidance();
+        match error {
+            ServiceError::Netbox(err) => netbox_problem(&err, detail, guidance),
+            ServiceError::UnsupportedPlatform(err) => {
+                let mut api = Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unsupported-platform",
+                    "Unsupported platform",
+                    detail,
+                    guidance,
+                );
+                api.problem.supported_platforms = Some(err.supported);
+                api
+            }
+            ServiceError::UnknownCommand { available, .. } => {
+                let mut api = Self::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown-command",
+                    "Unknown command",
+                    detail,
+                    guidance,
+                );
+                api.problem.available_commands = Some(available);
+                api
+            }
+            ServiceError::NoPrimaryIp { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "device-not-ready",
+                "Device not ready",
+                detail,
+                guidance,
+            ),
+            ServiceError::RateLimited { limited, .. } => {
+                let mut api = Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate-limited",
+                    "Rate limit reached",
+                    detail,
+                    guidance,
+                );
+                api.problem.retry_after_s = Some(limited.retry_after.as_secs_f64().ceil() as u64);
+                api
+            }
+            ServiceError::InvalidRequest { reason } => Self::bad_request(reason),
+            ServiceError::Connector(err) => connector_problem(&err, detail, guidance),
+            ServiceError::DeadlineExceeded { .. } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "deadline-exceeded",
+                "Device did not answer in time",
+                detail,
+                guidance,
+            ),
+        }
+    }
+}
+
+fn netbox_problem(err: &NetboxError, detail: String, guidance: String) -> ApiError {
+    match err {
+        NetboxError::NotFound { .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found in NetBox",
+            detail,
+            guidance,
+        ),
+        NetboxError::Forbidden { .. } | NetboxError::Rejected { .. } => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "netbox-refused",
+            "NetBox refused the service",
+            detail,
+            guidance,
+        ),
+        NetboxError::Unreachable { .. }
+        | NetboxError::Timeout { .. }
+        | NetboxError::Server { .. }
+        | NetboxError::InvalidResponse { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "netbox-unavailable",
+            "NetBox unavailable",
+            detail,
+            guidance,
+        ),
+    }
+}
+
+fn connector_problem(err: &ConnectorError, detail: String, guidance: String) -> ApiError {
+    use DeviceConnectionError as Dce;
+    let (status, code, title) = match err {
+        ConnectorError::UnsupportedPlatform(_) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported-platform",
+            "Unsupported platform",
+        ),
+        ConnectorError::Connection(Dce::Authentication { .. }) => (
+            StatusCode::BAD_GATEWAY,
+            "device-authentication-failed",
+            "Device refused the login",
+        ),
+        ConnectorError::Connection(Dce::ConnectTimeout { .. } | Dce::NoPrompt { .. }) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "device-timeout",
+            "Device did not answer in time",
+        ),
+        ConnectorError::Connection(Dce::SessionLimit { .. }) => (
+            StatusCode::BAD_GATEWAY,
+            "device-session-limit",
+            "Device has no free session",
+        ),
+        ConnectorError::Connection(Dce::Negotiation { .. }) => (
+            StatusCode::BAD_GATEWAY,
+            "device-ssh-negotiation",
+            "SSH negotiation failed",
+        ),
+        ConnectorError::Connection(_) => (
+            StatusCode::BAD_GATEWAY,
+            "device-unreachable",
+            "Device connection failed",
+        ),
+        ConnectorError::Execution(CommandExecutionError::Rejected { output, .. }) => {
+            let mut api = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "command-rejected",
+                "Device rejected the command",
+                detail,
+                guidance,
+            );
+            api.problem.output = Some(output.clone());
+            return api;
+        }
+        ConnectorError::Execution(CommandExecutionError::Timeout { .. }) => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "command-timeout",
+            "Command timed out",
+        ),
+        ConnectorError::Execution(CommandExecutionError::ConfigMode { .. }) => (
+            StatusCode::CONFLICT,
+            "config-mode-refused",
+            "Configuration mode refused",
+        ),
+        ConnectorError::Execution(_) => {
+            (StatusCode::BAD_GATEWAY, "command-failed", "Command failed")
+        }
+    };
+    ApiError::new(status, code, title, detail, guidance)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if let Some(seconds) = self.problem.retry_after_s {
+            response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
+        }
+        response.json(&self.problem)
+    }
+}

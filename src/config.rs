@@ -1,0 +1,235 @@
+//! Service configuration: a TOML file, then `NBT_`-prefixed environment
+//! variables on top (`NBT_NETBOX__TOKEN` sets `netbox.token`).
+//!
+//! This module only reads and checks settings; it builds nothing.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::connector::PlatformDef;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable did not parse or lacks a field.
+    #[error("configuration is invalid: {0}; compare it with config/example.toml")]
+    Invalid(#[from] config::ConfigError),
+    /// A value parsed but makes no sense.
+    #[error("configuration value `{field}` is invalid: {reason}")]
+    Value {
+        /// The dotted field name.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// Everything the service reads at start-up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address the HTTP API listens on.
+    #[serde(default = "defaults::listen")]
+    pub listen: SocketAddr,
+    /// Path of the command catalogue (TOML).
+    pub catalogue: PathBuf,
+    /// Log output: `pretty` or `json`.
+    #[serde(default = "defaults::log_format")]
+    pub log_format: String,
+    /// NetBox connection.
+    pub netbox: NetboxConfig,
+    /// Default device credentials.
+    pub credentials: CredentialsConfig,
+    /// SSH behaviour.
+    #[serde(default)]
+    pub ssh: SshConfig,
+    /// Command execution policy.
+    #[serde(default)]
+    pub execution: ExecutionConfig,
+    /// Per-device rate limit.
+    #[serde(default)]
+    pub rate_limit: RateLimitConfig,
+    /// Extra or overriding platform entries (same shape as the built-in table).
+    #[serde(default)]
+    pub platforms: Vec<PlatformDef>,
+}
+
+/// How to reach NetBox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetboxConfig {
+    /// NetBox base URL.
+    pub url: Url,
+    /// The service's API token (either token style).
+    pub token: SecretString,
+    /// Per-request timeout in seconds.
+    #[serde(default = "defaults::netbox_timeout_s")]
+    pub timeout_s: u64,
+}
+
+/// Credentials used to log in to devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsConfig {
+    /// Login name.
+    pub username: String,
+    /// Login password.
+    pub password: SecretString,
+    /// Enable secret, for platforms with privilege escalation.
+    #[serde(default)]
+    pub enable_secret: Option<SecretString>,
+}
+
+/// SSH behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SshConfig {
+    /// TCP connect plus SSH handshake budget, seconds.
+    pub connect_timeout_s: u64,
+    /// Login to ready prompt budget, seconds.
+    pub login_timeout_s: u64,
+    /// Offer legacy (SHA-1, CBC) algorithms to every device.
+    pub legacy_algorithms: bool,
+    /// Cap on one command's output, bytes.
+    pub max_output_bytes: usize,
+}
+
+/// How commands run and retry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutionConfig {
+    /// Command timeout when the request sets none, seconds.
+    pub default_timeout_s: u64,
+    /// Largest command timeout a request may ask for, seconds.
+    pub max_timeout_s: u64,
+    /// Attempts in all, the first included.
+    pub attempts: u32,
+    /// Delay before the first retry, milliseconds.
+    pub initial_delay_ms: u64,
+    /// Growth of the delay per retry.
+    pub backoff_factor: f32,
+    /// Largest delay between attempts, milliseconds.
+    pub max_delay_ms: u64,
+}
+
+/// Per-device rate limit: `runs` per `window_s`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Runs allowed per window on one device.
+    pub runs: u32,
+    /// Window length, seconds.
+    pub window_s: u64,
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+
+    pub fn listen() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn log_format() -> String {
+        "pretty".into()
+    }
+    pub fn netbox_timeout_s() -> u64 {
+        10
+    }
+}
+
+impl Default for SshConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_s: 10,
+            login_timeout_s: 15,
+            legacy_algorithms: false,
+            max_output_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            default_timeout_s: 30,
+            max_timeout_s: 600,
+            attempts: 3,
+            initial_delay_ms: 500,
+            backoff_factor: 2.0,
+            max_delay_ms: 5_000,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            runs: 10,
+            window_s: 300,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads `path` (when given), then `NBT_*` environment variables.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = path {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("NBT")
+                    .prefix_separator("_")
+                    .separator("__"),
+            )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("execution.attempts", u64::from(self.execution.attempts)),
+            (
+                "execution.default_timeout_s",
+                self.execution.default_timeout_s,
+            ),
+            ("rate_limit.runs", u64::from(self.rate_limit.runs)),
+            ("rate_limit.window_s", self.rate_limit.window_s),
+            ("ssh.connect_timeout_s", self.ssh.connect_timeout_s),
+            ("ssh.login_timeout_s", self.ssh.login_timeout_s),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::Value {
+                field,
+                reason: "must be greater than zero".into(),
+            });
+        }
+        if self.execution.default_timeout_s > self.execution.max_timeout_s {
+            return Err(ConfigError::Value {
+                field: "execution.default_timeout_s",
+                reason: "must not exceed execution.max_timeout_s".into(),
+            });
+        }
+        if !(1.0..=10.0).contains(&self.execution.backoff_factor) {
+            return Err(ConfigError::Value {
+                field: "execution.backoff_factor",
+                reason: "must be between 1.0 and 10.0".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionConfig {
+    /// The command timeout used when a request sets none.
+    pub fn default_timeout(&self) -> Duration {
+        Duration::from_secs(self.default_timeout_s)
+    }
+}

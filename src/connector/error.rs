@@ -1,0 +1,305 @@
+//! The connector layer's error hierarchy: a device we could not reach or log
+//! in to, a command the device would not run, a platform we do not know.
+//!
+//! Each error says what went wrong in its `Display` text and what to try in
+//! [`ConnectorError::guidance`]; only the API layer turns them into HTTP.
+
+use std::time::Duration;
+
+/// Anything that can go wrong between picking a driver and reading the output.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The device could not be reached, logged in to, or prepared.
+    #[error(transparent)]
+    Connection(#[from] DeviceConnectionError),
+    /// The device was reached but the command did not run cleanly.
+    #[error(transparent)]
+    Execution(#[from] CommandExecutionError),
+    /// No driver exists for the device's platform.
+    #[error(transparent)]
+    UnsupportedPlatform(#[from] UnsupportedPlatformError),
+}
+
+impl ConnectorError {
+    /// Whether trying again (later, or with another transport) may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Connection(err) => err.is_transient(),
+            Self::Execution(_) | Self::UnsupportedPlatform(_) => false,
+        }
+    }
+
+    /// Whether a second, independent SSH implementation may do better.
+    pub fn wants_fallback_transport(&self) -> bool {
+        matches!(
+            self,
+            Self::Connection(
+                DeviceConnectionError::Negotiation { .. } | DeviceConnectionError::Protocol { .. }
+            )
+        )
+    }
+
+    /// What the user should check or try next.
+    pub fn guidance(&self) -> String {
+        match self {
+            Self::Connection(err) => err.guidance(),
+            Self::Execution(err) => err.guidance(),
+            Self::UnsupportedPlatform(err) => err.guidance(),
+        }
+    }
+}
+
+/// The device was not reachable, refused us, or never became ready.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceConnectionError {
+    /// Nothing accepted the TCP connection.
+    #[error("{addr} refused the SSH connection")]
+    Refused {
+        /// `host:port` we dialled.
+        addr: String,
+    },
+    /// The TCP connection failed for another reason (no route, reset).
+    #[error("could not reach {addr}: {reason}")]
+    Unreachable {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The device did not complete the SSH handshake in time.
+    #[error("{addr} did not answer the SSH handshake within {after:?}")]
+    ConnectTimeout {
+        /// `host:port` we dialled.
+        addr: String,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// Client and device share no key exchange, cipher, MAC or host key type.
+    #[error("SSH negotiation with {addr} failed: {detail}")]
+    Negotiation {
+        /// `host:port` we dialled.
+        addr: String,
+        /// What the device offered, where known.
+        detail: String,
+    },
+    /// The device rejected the credentials.
+    #[error("{addr} rejected the login for user `{username}`")]
+    Authentication {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The login name (never the password).
+        username: String,
+    },
+    /// The device asked a login question nobody configured an answer for.
+    #[error("{addr} asked `{question}` during login and no answer is configured")]
+    LoginQuestion {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The question as the device printed it.
+        question: String,
+    },
+    /// The device has no free session (VTY line) for us.
+    #[error("{addr} refused a new session: {message}")]
+    SessionLimit {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The device's words.
+        message: String,
+    },
+    /// Logged in, but no prompt we recognise arrived.
+    #[error("{addr} showed no {platform} prompt within {after:?}; last output: {tail:?}")]
+    NoPrompt {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The platform slug whose prompt we expected.
+        platform: String,
+        /// How long we waited.
+        after: Duration,
+        /// The last characters received, for diagnosis.
+        tail: String,
+    },
+    /// The device closed the session before it was ready.
+    #[error("{addr} closed the session during {stage}")]
+    Closed {
+        /// `host:port` we dialled.
+        addr: String,
+        /// What we were doing.
+        stage: &'static str,
+    },
+    /// Privilege escalation failed.
+    #[error("{addr} did not grant privileged mode: {reason}")]
+    EnableFailed {
+        /// `host:port` we dialled.
+        addr: String,
+        /// Why, in words.
+        reason: String,
+    },
+    /// The SSH library reported a protocol failure.
+    #[error("SSH protocol error with {addr}: {detail}")]
+    Protocol {
+        /// `host:port` we dialled.
+        addr: String,
+        /// The library's description.
+        detail: String,
+    },
+}
+
+impl DeviceConnectionError {
+    /// Whether the same attempt may succeed a little later.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Refused { .. }
+            | Self::Unreachable { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::SessionLimit { .. }
+            | Self::NoPrompt { .. }
+            | Self::Closed { .. }
+            | Self::Protocol { .. } => true,
+            Self::Negotiation { .. }
+            | Self::Authentication { .. }
+            | Self::LoginQuestion { .. }
+            | Self::EnableFailed { .. } => false,
+        }
+    }
+
+    /// What the user should check or try next.
+    pub fn guidance(&self) -> String {
+        let text = match self {
+            Self::Refused { .. } => {
+                "Check that SSH is enabled on the device and that the port is right (a NetBox \
+                 service named `ssh` on the device sets it; 22 otherwise)."
+            }
+            Self::Unreachable { .. } | Self::ConnectTimeout { .. } => {
+                "Check the device's primary IP in NetBox, that the device is up, and that no \
+                 firewall blocks this service from reaching it."
+            }
+            Self::Negotiation { .. } => {
+                "The device may only offer legacy SSH algorithms; enable the legacy algorithm \
+                 profile for this device or platform in the service configuration."
+            }
+            Self::Authentication { .. } => {
+                "Check the username and password the service uses for this device; the run was \
+                 not retried so the account is not locked out."
+            }
+            Self::LoginQuestion { .. } => {
+                "The device expects an extra login step (a one-time code or a banner to accept); \
+                 configure an answer for it or use an account without that step."
+            }
+            Self::SessionLimit { .. } => {
+                "All of the device's sessions are busy; wait for other sessions to end or raise \
+                 the session limit on the device."
+            }
+            Self::NoPrompt { .. } => {
+                "Check that the NetBox platform of the device matches what it runs; a custom \
+                 prompt may need a platform override in the service configuration."
+            }
+            Self::Closed { .. } | Self::Protocol { .. } => {
+                "The device dropped the connection; try again, and check the device's logs if \
+                 it keeps happening."
+            }
+            Self::EnableFailed { .. } => {
+                "Check the enable secret configured for this device, or give the account \
+                 privilege level 15 so no escalation is needed."
+            }
+        };
+        text.to_string()
+    }
+}
+
+/// The device did not run the command cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandExecutionError {
+    /// The device printed one of the platform's failure strings for the command.
+    #[error("{platform} rejected `{command}`: {message}")]
+    Rejected {
+        /// The command as sent.
+        command: String,
+        /// The platform slug.
+        platform: String,
+        /// The device's failure line.
+        message: String,
+        /// Everything the device printed for the command.
+        output: String,
+    },
+    /// The command did not finish in time.
+    #[error("`{command}` did not finish within {after:?}")]
+    Timeout {
+        /// The command as sent.
+        command: String,
+        /// The command timeout in force.
+        after: Duration,
+    },
+    /// The device closed the session while the command ran.
+    #[error("the device closed the session while `{command}` ran")]
+    Closed {
+        /// The command as sent.
+        command: String,
+    },
+    /// The output grew beyond the configured cap.
+    #[error("`{command}` printed more than {limit} bytes")]
+    OutputTooLarge {
+        /// The command as sent.
+        command: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The device refused to enter or commit configuration mode.
+    #[error("{platform} refused configuration mode: {message}")]
+    ConfigMode {
+        /// The platform slug.
+        platform: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl CommandExecutionError {
+    /// What the user should check or try next.
+    pub fn guidance(&self) -> String {
+        let text = match self {
+            Self::Rejected { .. } => {
+                "Check the command's syntax for this platform and software version, and that the \
+                 account's privilege level allows it."
+            }
+            Self::Timeout { .. } => {
+                "The command may legitimately take longer: raise `timeout_s` in the request, or \
+                 narrow the command (for example with a filter)."
+            }
+            Self::Closed { .. } => {
+                "The device ended the session mid-command; check its logs, then run the command \
+                 again."
+            }
+            Self::OutputTooLarge { .. } => {
+                "Narrow the command with a filter, or raise `max_output_bytes` in the service \
+                 configuration."
+            }
+            Self::ConfigMode { .. } => {
+                "Another session may hold the configuration lock; try again when it is released."
+            }
+        };
+        text.to_string()
+    }
+}
+
+/// The device's NetBox platform has no driver.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "platform {} is not supported; supported platforms: {}",
+    platform.as_deref().map(|p| format!("`{p}`")).unwrap_or_else(|| "(none set in NetBox)".into()),
+    supported.join(", ")
+)]
+pub struct UnsupportedPlatformError {
+    /// The platform slug (or name) NetBox gave, if any.
+    pub platform: Option<String>,
+    /// Every slug the factory knows.
+    pub supported: Vec<String>,
+}
+
+impl UnsupportedPlatformError {
+    /// What the user should check or try next.
+    pub fn guidance(&self) -> String {
+        "Set the device's platform in NetBox to one of the supported slugs, or map this platform \
+         to a supported one under `[[platforms]]` in the service configuration."
+            .to_string()
+    }
+}

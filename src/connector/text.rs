@@ -1,0 +1,157 @@
+//! Pure text handling for terminal output: escape stripping, line endings,
+//! the tail where prompts live, and turning a raw command transcript into
+//! clean output.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// How much of the buffer's end is searched for a prompt; prompts are short,
+/// and looking only at the tail keeps reading linear in the output size.
+pub const TAIL_BYTES: usize = 1024;
+
+#[allow(clippy::expect_used)] // A constant pattern; the unit tests prove it compiles.
+static ANSI: LazyLock<Regex> = LazyLock::new(|| {
+    // CSI sequences (any final byte), then two-byte escapes such as `ESC E`.
+    Regex::new(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]").expect("valid ANSI pattern")
+});
+
+/// Removes terminal escape sequences.
+pub fn strip_ansi(text: &str) -> Cow<'_, str> {
+    if text.contains('\x1b') {
+        ANSI.replace_all(text, "")
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Decodes device bytes (never failing on invalid UTF-8), strips escapes and
+/// carriage returns.
+pub fn clean(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    let text = strip_ansi(&text);
+    text.replace("\r\n", "\n").replace('\r', "")
+}
+
+/// The cleaned last line of `raw`, trimmed of trailing white space.
+pub fn last_line(raw: &[u8]) -> String {
+    let start = raw.len().saturating_sub(TAIL_BYTES);
+    let tail = clean(&raw[start..]);
+    let line = tail.rsplit('\n').next().unwrap_or_default();
+    line.trim_end().to_string()
+}
+
+/// The cleaned tail of `raw`, for error messages and login checks.
+pub fn tail(raw: &[u8], bytes: usize) -> String {
+    let start = raw.len().saturating_sub(bytes);
+    clean(&raw[start..])
+}
+
+/// Turns the transcript of one command (echo, output, final prompt) into the
+/// command's output alone.
+///
+/// The echo is the first line that contains the command; the prompt is the
+/// last line; pager lines matching `pager` are dropped. Blank lines at either
+/// end are removed, inner white space is kept.
+pub fn command_output(transcript: &[u8], command: &str, pager: Option<&Regex>) -> String {
+    let text = clean(transcript);
+    let text = match pager {
+        Some(re) => re.replace_all(&text, "").into_owned(),
+        None => text,
+    };
+
+    // Drop the final prompt line.
+    let body = match text.rfind('\n') {
+        Some(idx) => &text[..idx],
+        None => "",
+    };
+
+    // Drop the echo: everything up to the end of the line holding the command.
+    let echo = command.trim();
+    let body = match body.find(echo) {
+        Some(idx) if !echo.is_empty() => match body[idx..].find('\n') {
+            Some(nl) => &body[idx + nl + 1..],
+            None => "",
+        },
+        _ => body,
+    };
+
+    trim_blank_lines(body).to_string()
+}
+
+/// Removes empty (or white-space only) lines at the start and the end.
+fn trim_blank_lines(text: &str) -> &str {
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        if !line.trim().is_empty() {
+            break;
+        }
+        start += line.len();
+    }
+    let text = &text[start..];
+    let end = text.trim_end().len();
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_around_a_prompt_are_removed() {
+        let raw = b"\x1b[1;80rHOST# \x1b[80;1H\x1b[?25h";
+        assert_eq!(last_line(raw), "HOST#");
+    }
+
+    #[test]
+    fn esc_e_inside_echoed_text_is_removed() {
+        assert_eq!(strip_ansi("show ver\x1bEsion"), "show version");
+    }
+
+    #[test]
+    fn a_trailing_space_after_the_prompt_is_ignored() {
+        assert_eq!(last_line(b"output\r\nrouter# "), "router#");
+    }
+
+    #[test]
+    fn invalid_utf8_and_latin1_bytes_never_fail() {
+        let raw = b"User '\xf9' logged in \xff\r\nrouter#";
+        let out = command_output(raw, "show users", None);
+        assert!(out.starts_with("User '\u{fffd}'"), "{out:?}");
+    }
+
+    #[test]
+    fn echo_and_prompt_are_removed_from_output() {
+        let raw = b"show version\r\nCisco IOS Software\r\n  uptime 1 day\r\n\r\nrouter#";
+        assert_eq!(
+            command_output(raw, "show version", None),
+            "Cisco IOS Software\n  uptime 1 day"
+        );
+    }
+
+    #[test]
+    fn pager_text_is_removed_from_output() {
+        let pager = Regex::new(r"---- More \( Press 'Q' to break \) ----").unwrap();
+        let raw = b"show x\r\nline 1\r\n---- More ( Press 'Q' to break ) ----line 2\r\nr#";
+        assert_eq!(
+            command_output(raw, "show x", Some(&pager)),
+            "line 1\nline 2"
+        );
+    }
+
+    #[test]
+    fn a_command_without_output_gives_an_empty_string() {
+        assert_eq!(
+            command_output(b"clear counters\r\nr#", "clear counters", None),
+            ""
+        );
+    }
+
+    #[test]
+    fn the_tail_window_keeps_prompt_search_bounded() {
+        let mut raw = vec![b'x'; 10 * TAIL_BYTES];
+        raw.extend_from_slice(b"\r\nrouter>");
+        assert_eq!(last_line(&raw), "router>");
+    }
+}

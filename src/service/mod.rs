@@ -1,0 +1,502 @@
+//! The service layer owns the policy around a command run: finding the
+//! device in NetBox, choosing the catalogue command and the connector,
+//! rate limiting, retrying transient failures with exponential backoff, and
+//! auditing every outcome as a NetBox journal entry.
+//!
+//! It speaks in [`ServiceError`]s and never in HTTP statuses; the API layer
+//! decides how each failure is shown.
+
+pub mod audit;
+pub mod catalogue;
+pub mod ratelimit;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::config::{CredentialsConfig, ExecutionConfig, SshConfig};
+use crate::connector::{
+    Connector, ConnectorError, ConnectorFactory, SshTarget, UnsupportedPlatformError,
+};
+use crate::netbox::{Device, NetboxClient, NetboxError};
+pub use audit::JournalOutcome;
+pub use catalogue::{Catalogue, CatalogueCommand, CommandKind};
+pub use ratelimit::{DeviceRateLimiter, RateLimited};
+
+/// Why a run was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// NetBox could not answer, or refused us.
+    #[error(transparent)]
+    Netbox(#[from] NetboxError),
+    /// The device's platform has no driver.
+    #[error(transparent)]
+    UnsupportedPlatform(#[from] UnsupportedPlatformError),
+    /// The command is not in the catalogue for this device's platform.
+    #[error("command `{name}` is not in the catalogue for {device} ({platform})")]
+    UnknownCommand {
+        /// The requested name.
+        name: String,
+        /// The device label.
+        device: String,
+        /// The platform slug.
+        platform: String,
+        /// Commands that do exist for this platform.
+        available: Vec<String>,
+    },
+    /// The device has no address to dial.
+    #[error("{device} has no primary IP address in NetBox")]
+    NoPrimaryIp {
+        /// The device label.
+        device: String,
+    },
+    /// Too many runs on this device lately.
+    #[error("{device} has had {} runs in the last {:?}; the limit is reached", .limited.limit, .limited.window)]
+    RateLimited {
+        /// The device label.
+        device: String,
+        /// The limiter's verdict.
+        limited: RateLimited,
+    },
+    /// The request asked for something out of bounds.
+    #[error("invalid request: {reason}")]
+    InvalidRequest {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The device could not be reached or did not run the command.
+    #[error(transparent)]
+    Connector(#[from] ConnectorError),
+    /// The request ran out of time across attempts.
+    #[error(
+        "no attempt succeeded within the request's deadline of {deadline:?}; last error: {last_error}"
+    )]
+    DeadlineExceeded {
+        /// The deadline in force.
+        deadline: Duration,
+        /// The last attempt's error.
+        last_error: String,
+    },
+}
+
+impl ServiceError {
+    /// What the user should check or try next.
+    pub fn guidance(&self) -> String {
+        match self {
+            Self::Netbox(err) => err.guidance(),
+            Self::UnsupportedPlatform(err) => err.guidance(),
+            Self::Connector(err) => err.guidance(),
+            Self::UnknownCommand { available, .. } if available.is_empty() => {
+                "No catalogue command applies to this platform; add one to the catalogue file."
+                    .into()
+            }
+            Self::UnknownCommand { available, .. } => {
+                format!("Use one of: {}.", available.join(", "))
+            }
+            Self::NoPrimaryIp { .. } => {
+                "Assign a primary IPv4 or IPv6 address to the device in NetBox.".into()
+            }
+            Self::RateLimited { .. } => "Wait for the time in Retry-After, then try again.".into(),
+            Self::InvalidRequest { .. } => {
+                "Correct the request as described and send it again.".into()
+            }
+            Self::DeadlineExceeded { .. } => {
+                "The device kept failing transiently; check it is reachable and not overloaded, \
+                 then try again, or raise `timeout_s`."
+                    .into()
+            }
+        }
+    }
+}
+
+/// A request to run one catalogue command on one device.
+#[derive(Debug, Clone)]
+pub struct ExecuteRequest {
+    /// NetBox device id.
+    pub device_id: u64,
+    /// Catalogue command name.
+    pub command: String,
+    /// Command timeout; the configured default when `None`.
+    pub timeout: Option<Duration>,
+    /// Caller's notes, kept in the journal.
+    pub notes: Option<String>,
+    /// Who asked, as the journal shows it.
+    pub requested_by: String,
+    /// Correlates logs, journal and response.
+    pub request_id: String,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct ExecutionReport {
+    /// NetBox device id.
+    pub device_id: u64,
+    /// Device label.
+    pub device: String,
+    /// Platform slug.
+    pub platform: String,
+    /// The text sent to the device.
+    pub command_sent: String,
+    /// Clean output.
+    pub output: String,
+    /// Wall time of the whole run.
+    pub duration: Duration,
+    /// Connection attempts made.
+    pub attempts: u32,
+    /// The journal entry.
+    pub journal: JournalOutcome,
+}
+
+/// A failed run, with what is known of it.
+#[derive(Debug)]
+pub struct ExecutionFailure {
+    /// What went wrong.
+    pub error: ServiceError,
+    /// Connection attempts made (0 when refused before connecting).
+    pub attempts: u32,
+    /// The journal entry, when the device was known.
+    pub journal: Option<JournalOutcome>,
+}
+
+impl From<ServiceError> for ExecutionFailure {
+    fn from(error: ServiceError) -> Self {
+        Self {
+            error,
+            attempts: 0,
+            journal: None,
+        }
+    }
+}
+
+/// A catalogue command resolved for one device.
+struct Plan<'a> {
+    device: Device,
+    connector: Connector,
+    command: &'a CatalogueCommand,
+}
+
+/// Runs catalogue commands on NetBox devices.
+pub struct CommandService {
+    netbox: NetboxClient,
+    factory: ConnectorFactory,
+    catalogue: Catalogue,
+    limiter: DeviceRateLimiter,
+    credentials: CredentialsConfig,
+    ssh: SshConfig,
+    execution: ExecutionConfig,
+}
+
+impl CommandService {
+    /// Wires the service from its parts.
+    pub fn new(
+        netbox: NetboxClient,
+        factory: ConnectorFactory,
+        catalogue: Catalogue,
+        limiter: DeviceRateLimiter,
+        credentials: CredentialsConfig,
+        ssh: SshConfig,
+        execution: ExecutionConfig,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            netbox,
+            factory,
+            catalogue,
+            limiter,
+            credentials,
+            ssh,
+            execution,
+        })
+    }
+
+    /// The NetBox client, for links in answers.
+    pub fn netbox(&self) -> &NetboxClient {
+        &self.netbox
+    }
+
+    /// Every supported platform slug.
+    pub fn supported_platforms(&self) -> Vec<String> {
+        self.factory.supported()
+    }
+
+    /// The device and the catalogue commands for its platform.
+    pub async fn commands_for(
+        &self,
+        device_id: u64,
+    ) -> Result<(Device, String, Vec<CatalogueCommand>), ServiceError> {
+        let device = self.netbox.device(device_id).await?;
+        let connector = self.connector_for(&device)?;
+        let slug = connector.platform().slug().to_string();
+        let commands = self.catalogue.for_platform(&slug).cloned().collect();
+        Ok((device, slug, commands))
+    }
+
+    /// Runs a catalogue command; every outcome once the device is known is journaled.
+    pub async fn execute(
+        &self,
+        request: ExecuteRequest,
+    ) -> Result<ExecutionReport, ExecutionFailure> {
+        let span = info_span!(
+            "execute",
+            request_id = %request.request_id,
+            device_id = request.device_id,
+            device = tracing::field::Empty,
+            platform = tracing::field::Empty,
+            command = %request.command,
+        );
+        self.execute_inner(request).instrument(span).await
+    }
+
+    async fn execute_inner(
+        &self,
+        request: ExecuteRequest,
+    ) -> Result<ExecutionReport, ExecutionFailure> {
+        let started = Instant::now();
+        let timeout = self.command_timeout(request.timeout)?;
+
+        let device = self
+            .netbox
+            .device(request.device_id)
+            .await
+            .map_err(ServiceError::from)?;
+        tracing::Span::current().record("device", device.label());
+
+        let plan = match self.plan(device.clone(), &request.command) {
+            Ok(plan) => plan,
+            Err(error @ ServiceError::UnknownCommand { .. }) => return Err(error.into()),
+            Err(error) => return Err(self.refused(&device, &request, error, started).await),
+        };
+        tracing::Span::current().record("platform", plan.connector.platform().slug());
+
+        if let Err(limited) = self.limiter.check(device.id) {
+            return Err(ServiceError::RateLimited {
+                device: device.label(),
+                limited,
+            }
+            .into());
+        }
+
+        let target = match self.target(&plan.device).await {
+            Ok(target) => target,
+            Err(error) => return Err(self.refused(&device, &request, error, started).await),
+        };
+        let (result, attempts) = self.run_with_retries(&plan, &target, timeout).await;
+        self.finish(plan, target, &request, result, attempts, started)
+            .await
+    }
+
+    /// Resolves the connector and the catalogue command for a device.
+    fn plan<'a>(&'a self, device: Device, name: &str) -> Result<Plan<'a>, ServiceError> {
+        let connector = self.connector_for(&device)?;
+        let slug = connector.platform().slug();
+        let command =
+            self.catalogue
+                .find(name, slug)
+                .ok_or_else(|| ServiceError::UnknownCommand {
+                    name: name.to_string(),
+                    device: device.label(),
+                    platform: slug.to_string(),
+                    available: self
+                        .catalogue
+                        .for_platform(slug)
+                        .map(|c| c.name.clone())
+                        .collect(),
+                })?;
+        Ok(Plan {
+            device,
+            connector,
+            command,
+        })
+    }
+
+    fn connector_for(&self, device: &Device) -> Result<Connector, ServiceError> {
+        let platform = device.platform.as_ref();
+        let slug = platform.and_then(|p| p.slug.as_deref());
+        let name = platform.and_then(|p| p.name.as_deref());
+        Ok(self.factory.connector_for(slug, name)?)
+    }
+
+    fn command_timeout(&self, requested: Option<Duration>) -> Result<Duration, ServiceError> {
+        let timeout = requested.unwrap_or_else(|| self.execution.default_timeout());
+        let max = Duration::from_secs(self.execution.max_timeout_s);
+        if timeout.is_zero() || timeout > max {
+            return Err(ServiceError::InvalidRequest {
+                reason: format!("timeout_s must be between 1 and {}", max.as_secs()),
+            });
+        }
+        Ok(timeout)
+    }
+
+    /// Host from the primary IP; port from the device's `ssh` service, else 22.
+    async fn target(&self, device: &Device) -> Result<SshTarget, ServiceError> {
+        let host = device
+            .primary_host()
+            .ok_or_else(|| ServiceError::NoPrimaryIp {
+                device: device.label(),
+            })?
+            .to_string();
+        let service = self.netbox.device_service(device.id, "ssh").await?;
+        let port = service.and_then(|s| s.ports.first().copied()).unwrap_or(22);
+
+        Ok(SshTarget {
+            host,
+            port,
+            username: self.credentials.username.clone(),
+            password: self.credentials.password.clone(),
+            enable_secret: self.credentials.enable_secret.clone(),
+            legacy_algorithms: self.ssh.legacy_algorithms,
+            connect_timeout: Duration::from_secs(self.ssh.connect_timeout_s),
+        })
+    }
+
+    /// Retries transient failures with exponential backoff and jitter, all
+    /// inside one deadline: the command timeout plus the connect and login
+    /// budgets of every attempt.
+    async fn run_with_retries(
+        &self,
+        plan: &Plan<'_>,
+        target: &SshTarget,
+        timeout: Duration,
+    ) -> (Result<String, ServiceError>, u32) {
+        let attempts = AtomicU32::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(self.execution.initial_delay_ms))
+            .with_factor(self.execution.backoff_factor)
+            .with_max_delay(Duration::from_millis(self.execution.max_delay_ms))
+            .with_max_times(self.execution.attempts.saturating_sub(1) as usize)
+            .with_jitter();
+        let deadline = timeout + self.attempt_budget() * self.execution.attempts;
+
+        let attempt = || async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            run_once(&plan.connector, target, plan.command, timeout).await
+        };
+        let retried = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(ConnectorError::is_transient)
+            .notify(|err, delay| warn!(error = %err, ?delay, "transient failure; retrying"));
+
+        let result = match tokio::time::timeout(deadline, retried).await {
+            Ok(result) => result.map_err(ServiceError::from),
+            Err(_) => Err(ServiceError::DeadlineExceeded {
+                deadline,
+                last_error: "the attempt in progress did not finish".into(),
+            }),
+        };
+        (result, attempts.load(Ordering::Relaxed))
+    }
+
+    fn attempt_budget(&self) -> Duration {
+        Duration::from_secs(self.ssh.connect_timeout_s + self.ssh.login_timeout_s)
+            + Duration::from_millis(self.execution.max_delay_ms)
+    }
+
+    /// Journals a run refused before any connection, and shapes the failure.
+    async fn refused(
+        &self,
+        device: &Device,
+        request: &ExecuteRequest,
+        error: ServiceError,
+        started: Instant,
+    ) -> ExecutionFailure {
+        let message = error.to_string();
+        let record = audit::AuditRecord {
+            device_id: device.id,
+            command_name: &request.command,
+            command_sent: &request.command,
+            platform: device.platform.as_ref().and_then(|p| p.slug.as_deref()),
+            target: None,
+            requested_by: &request.requested_by,
+            request_id: &request.request_id,
+            notes: request.notes.as_deref(),
+            duration: started.elapsed(),
+            attempts: 0,
+            outcome: Err(&message),
+        };
+        let journal = audit::record(&self.netbox, &record).await;
+        warn!(error = %message, "run refused");
+        ExecutionFailure {
+            error,
+            attempts: 0,
+            journal: Some(journal),
+        }
+    }
+
+    async fn finish(
+        &self,
+        plan: Plan<'_>,
+        target: SshTarget,
+        request: &ExecuteRequest,
+        result: Result<String, ServiceError>,
+        attempts: u32,
+        started: Instant,
+    ) -> Result<ExecutionReport, ExecutionFailure> {
+        let error_text = result.as_ref().err().map(ToString::to_string);
+        let addr = target.addr();
+        let record = audit::AuditRecord {
+            device_id: plan.device.id,
+            command_name: &plan.command.name,
+            command_sent: &plan.command.command,
+            platform: Some(plan.connector.platform().slug()),
+            target: Some(&addr),
+            requested_by: &request.requested_by,
+            request_id: &request.request_id,
+            notes: request.notes.as_deref(),
+            duration: started.elapsed(),
+            attempts,
+            outcome: match (&result, &error_text) {
+                (Ok(output), _) => Ok(output.as_str()),
+                (Err(_), Some(text)) => Err(text.as_str()),
+                (Err(_), None) => Err("unknown error"),
+            },
+        };
+        let journal = audit::record(&self.netbox, &record).await;
+
+        match result {
+            Ok(output) => {
+                info!(
+                    attempts,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "command done"
+                );
+                Ok(ExecutionReport {
+                    device_id: plan.device.id,
+                    device: plan.device.label(),
+                    platform: plan.connector.platform().slug().to_string(),
+                    command_sent: plan.command.command.clone(),
+                    output,
+                    duration: started.elapsed(),
+                    attempts,
+                    journal,
+                })
+            }
+            Err(error) => {
+                tracing::error!(%error, attempts, "command failed");
+                Err(ExecutionFailure {
+                    error,
+                    attempts,
+                    journal: Some(journal),
+                })
+            }
+        }
+    }
+}
+
+/// One attempt: connect, run, disconnect.
+async fn run_once(
+    connector: &Connector,
+    target: &SshTarget,
+    command: &CatalogueCommand,
+    timeout: Duration,
+) -> Result<String, ConnectorError> {
+    let mut session = connector.connect(target).await?;
+    let result = match command.kind {
+        CommandKind::Show => session.run(&command.command, timeout).await,
+        CommandKind::Config => session.configure(&command.lines(), timeout).await,
+    };
+    session.close().await;
+    result
+}
