@@ -127,6 +127,23 @@ pub struct RateLimitConfig {
     pub window_s: u64,
 }
 
+/// Top-level keys an `NBT_` variable may set; other `NBT_` variables (such as
+/// `NBT_CONFIG`, read by the command line) are not configuration overrides.
+const OVERRIDABLE: &[&str] =
+    &["listen", "catalogue", "log_format", "netbox", "credentials", "ssh", "execution", "rate_limit"];
+
+fn environment_overrides() -> config::Environment {
+    let vars = std::env::vars()
+        .filter(|(name, _)| {
+            name.strip_prefix("NBT_").is_some_and(|rest| {
+                let key = rest.split("__").next().unwrap_or_default().to_lowercase();
+                OVERRIDABLE.contains(&key.as_str())
+            })
+        })
+        .collect();
+    config::Environment::with_prefix("NBT").prefix_separator("_").separator("__").source(Some(vars))
+}
+
 mod defaults {
     use std::net::SocketAddr;
 
@@ -187,6 +204,16 @@ impl Settings {
                     .prefix_separator("_")
                     .separator("__"),
             )
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Parses settings from TOML text alone (no environment), for tools and tests.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
             .build()?
             .try_deserialize()?;
         settings.validate()?;

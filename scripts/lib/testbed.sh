@@ -121,19 +121,25 @@ tb_base_packages() {
 tb_pid_alive() {
   local pid cmd
   pid=$(cat "$1" 2>/dev/null || true)
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  [ -n "$pid" ] && tb_running "$pid" || return 1
   cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
   [[ $cmd == *"$2"* ]] && echo "$pid"
 }
-# tb_stop_pidfile PIDFILE PATTERN WHAT
+# tb_running PID: alive and not a zombie (daemons are reparented to a pid 1 that may reap late)
+tb_running() {
+  local state
+  state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true)
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+# tb_stop_pidfile PIDFILE PATTERN WHAT [SIGNAL]
 tb_stop_pidfile() {
   local pid i
   pid=$(tb_pid_alive "$1" "$2" || true)
   if [ -n "$pid" ]; then
     tb_log "stopping $3 (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
+    kill "-${4:-TERM}" "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do tb_running "$pid" || break; sleep 0.1; done
+    if tb_running "$pid"; then
       tb_log "$3 (pid $pid) still alive after 10 s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -176,13 +182,12 @@ tb_venv_has() {
 }
 # tb_secret NAME -> value from $NB_SECRETS
 tb_secret() { [ -f "$NB_SECRETS" ] && sed -n "s/^$1=//p" "$NB_SECRETS" | tail -n 1 || true; }
-tb_set_secret() {
-  local tmp
+tb_set_secret() (
   umask 077
   tmp=$(mktemp "$NB_SECRETS.XXXX")
   { grep -v "^$1=" "$NB_SECRETS" 2>/dev/null || true; echo "$1=$2"; } >"$tmp"
   mv "$tmp" "$NB_SECRETS"
-}
+)
 
 # ------------------------------------------------------------------------------ Rust toolchain
 # cargo from rustup (Debian's cargo is too old for this crate); adds rustfmt/clippy if missing.
@@ -236,6 +241,7 @@ tb_netbox_database() {
   if [ "${NBT_RESET_DB:-0}" = 1 ]; then
     tb_netbox_stop
     tb_log "NBT_RESET_DB=1: dropping database $NB_DB_NAME"
+    rm -f "$NB_HOME/schema.ok"
     tb_psql_admin -c "DROP DATABASE IF EXISTS \"$NB_DB_NAME\" WITH (FORCE)"
   fi
   if [ "$(tb_psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$NB_DB_USER'")" != 1 ]; then
@@ -332,8 +338,15 @@ PY
 tb_netbox() { NETBOX_ROOT=$NB_ROOT "$NB_VENV/bin/netbox" "$@"; }
 
 tb_netbox_schema() {
-  local tables t fresh=0
+  local tables t fresh=0 stamp=$NB_HOME/schema.ok
   tables=$(tb_psql_nb -c "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+  # `netbox migrate --check` costs ~15 s; skip it when this database was migrated for this
+  # NetBox version before (the stamp is dropped with the database).
+  if [ "$tables" != 0 ] && [ "$(cat "$stamp" 2>/dev/null || true)" = "$NB_VERSION $NB_DB_NAME $PG_PORT" ]; then
+    tb_log "schema of $NB_DB_NAME already migrated for NetBox $NB_VERSION"
+    return 0
+  fi
+  rm -f "$stamp"
   if [ "$tables" = 0 ]; then
     fresh=1
     if [ -s "$NB_SCHEMA_CACHE" ]; then
@@ -348,6 +361,7 @@ tb_netbox_schema() {
   t=$(date +%s)
   if tb_netbox migrate --check >/dev/null 2>&1; then
     tb_log "schema up to date (migrate --check: $(( $(date +%s) - t )) s)"
+    echo "$NB_VERSION $NB_DB_NAME $PG_PORT" >"$stamp"
     return 0
   fi
   tb_log "running migrations, log $NB_HOME/migrate.log (an empty database takes ~8 min on 2 cores)"
@@ -363,6 +377,7 @@ tb_netbox_schema() {
       -Fc -f "$NB_SCHEMA_CACHE.tmp"
     mv "$NB_SCHEMA_CACHE.tmp" "$NB_SCHEMA_CACHE"
   fi
+  echo "$NB_VERSION $NB_DB_NAME $PG_PORT" >"$stamp"
 }
 
 tb_netbox_collectstatic() {
@@ -396,9 +411,15 @@ tb_netbox_admin() {
 
 # ------------------------------------------------------------------------------ gunicorn
 tb_netbox_pid() { tb_pid_alive "$NB_PIDFILE" gunicorn; }
+tb_tokens_work() {
+  local v2 v1
+  v2=$(tb_secret TOKEN_V2); v1=$(tb_secret TOKEN_V1)
+  [ -n "$v2" ] && [ -n "$v1" ] && tb_token_works "Bearer $v2" && tb_token_works "Token $v1"
+}
+# Start gunicorn (unless ours runs) and wait until NetBox serves pages (its login page needs
+# no token, so this works before the admin tokens exist).
 tb_netbox_start() {
-  local i code auth
-  auth="Bearer $(tb_secret TOKEN_V2)"
+  local i code
   if [ -z "$(tb_netbox_pid || true)" ]; then
     tb_port_listening 127.0.0.1 "$NB_PORT" && tb_die "127.0.0.1:$NB_PORT is already used by another process (set NB_PORT)"
     tb_log "starting gunicorn on $NB_URL (2 workers, --preload), log $NB_LOG"
@@ -411,25 +432,24 @@ tb_netbox_start() {
       { tail -30 "$NB_HOME/gunicorn.out" >&2; tb_die "gunicorn did not start"; }
   fi
   for i in $(seq 1 240); do
-    code=$(tb_http_code "$NB_URL/api/status/" -H "Authorization: $auth" -H 'Accept: application/json')
-    [ "$code" = 200 ] && { tb_log "NetBox answers on $NB_URL (gunicorn pid $(tb_netbox_pid))"; return 0; }
+    code=$(tb_http_code "$NB_URL/login/")
+    [ "$code" = 200 ] && { tb_log "NetBox serves $NB_URL (gunicorn pid $(tb_netbox_pid))"; return 0; }
     if [ "$i" -gt 20 ] && [ -z "$(tb_netbox_pid || true)" ]; then break; fi
     sleep 0.5
   done
   tail -30 "$NB_LOG" >&2
-  tb_die "NetBox does not answer $NB_URL/api/status/ with 200 (last: $code)"
+  tb_die "NetBox does not answer $NB_URL/login/ with 200 (last: $code)"
 }
-tb_netbox_stop() { tb_stop_pidfile "$NB_PIDFILE" gunicorn "NetBox gunicorn"; }
+# gunicorn: SIGQUIT is its quick shutdown (SIGTERM waits up to 30 s for requests to finish)
+tb_netbox_stop() { tb_stop_pidfile "$NB_PIDFILE" gunicorn "NetBox gunicorn" QUIT; }
 
 # The whole NetBox part. Fast when gunicorn runs and both stored tokens still work.
 tb_netbox_up() {
-  local v2 v1
-  if [ -n "$(tb_netbox_pid || true)" ] && [ "${NBT_RESET_DB:-0}" != 1 ] && [ -f "$NB_STATIC/.collected-$NB_VERSION" ]; then
-    v2=$(tb_secret TOKEN_V2); v1=$(tb_secret TOKEN_V1)
-    if [ -n "$v2" ] && [ -n "$v1" ] && tb_token_works "Bearer $v2" && tb_token_works "Token $v1"; then
-      tb_log "NetBox already up on $NB_URL with valid tokens"
-      return 0
-    fi
+  local code
+  if [ -n "$(tb_netbox_pid || true)" ] && [ "${NBT_RESET_DB:-0}" != 1 ] &&
+     [ -f "$NB_STATIC/.collected-$NB_VERSION" ] && tb_tokens_work; then
+    tb_log "NetBox already up on $NB_URL with valid tokens"
+    return 0
   fi
   tb_base_packages
   tb_postgres_up
@@ -439,8 +459,12 @@ tb_netbox_up() {
   tb_netbox_config
   tb_netbox_schema
   tb_netbox_collectstatic
-  tb_netbox_admin
   tb_netbox_start
+  tb_tokens_work || tb_netbox_admin
+  code=$(tb_http_code "$NB_URL/api/status/" -H "Authorization: Bearer $(tb_secret TOKEN_V2)" -H 'Accept: application/json')
+  [ "$code" = 200 ] || tb_die "GET $NB_URL/api/status/ with the admin token: HTTP $code"
+  tb_tokens_work || tb_die "the stored admin tokens do not work"
+  tb_log "NetBox $NB_VERSION ready on $NB_URL"
 }
 
 # ------------------------------------------------------------------------------ fake devices
@@ -485,7 +509,7 @@ tb_fakenos_up() {
   pid=$!
   for i in $(seq 1 300); do
     [ -f "$FN_READY" ] && { tb_log "fake devices ready (pid $pid)"; return 0; }
-    kill -0 "$pid" 2>/dev/null || break
+    tb_running "$pid" || break
     sleep 0.1
   done
   tail -20 "$FN_LOG" >&2
@@ -501,8 +525,7 @@ tb_seed() {
 }
 tb_write_env() {
   local tmp
-  umask 077
-  tmp=$(mktemp "$TB_ENV_FILE.XXXX")
+  tmp=$(mktemp "$TB_ENV_FILE.XXXX")   # mode 600: it holds the admin password and tokens
   cat >"$tmp" <<EOF
 # netbox-toolkit test bed, written by scripts/testbed-up. Source it: . $TB_ENV_FILE
 NBT_STATE=$STATE
@@ -516,7 +539,6 @@ DEVICE_USERNAME=$DEVICE_USERNAME
 DEVICE_PASSWORD=$DEVICE_PASSWORD
 NBT_SEED_FILE=$TB_SEED_FILE
 EOF
-  chmod 644 "$tmp"
   mv "$tmp" "$TB_ENV_FILE"
 }
 

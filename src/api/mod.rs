@@ -44,6 +44,8 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(path_config())
+        // Swagger UI also serves /api/v1/openapi.json, so it goes before the scope.
+        .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .service(
             web::scope("/api/v1")
                 .route("/health", web::get().to(health))
@@ -53,7 +55,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 )
                 .route("/devices/{id}/execute", web::post().to(devices::execute)),
         )
-        .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .default_service(web::to(not_found));
 }
 
