@@ -129,8 +129,16 @@ pub struct RateLimitConfig {
 
 /// Top-level keys an `NBT_` variable may set; other `NBT_` variables (such as
 /// `NBT_CONFIG`, read by the command line) are not configuration overrides.
-const OVERRIDABLE: &[&str] =
-    &["listen", "catalogue", "log_format", "netbox", "credentials", "ssh", "execution", "rate_limit"];
+const OVERRIDABLE: &[&str] = &[
+    "listen",
+    "catalogue",
+    "log_format",
+    "netbox",
+    "credentials",
+    "ssh",
+    "execution",
+    "rate_limit",
+];
 
 fn environment_overrides() -> config::Environment {
     let vars = std::env::vars()
@@ -141,7 +149,10 @@ fn environment_overrides() -> config::Environment {
             })
         })
         .collect();
-    config::Environment::with_prefix("NBT").prefix_separator("_").separator("__").source(Some(vars))
+    config::Environment::with_prefix("NBT")
+        .prefix_separator("_")
+        .separator("__")
+        .source(Some(vars))
 }
 
 mod defaults {

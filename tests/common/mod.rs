@@ -56,11 +56,15 @@ impl Testbed {
     }
 
     pub fn var(&self, name: &str) -> &str {
-        self.env.get(name).unwrap_or_else(|| panic!("testbed.env has no {name}"))
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("testbed.env has no {name}"))
     }
 
     pub fn device(&self, name: &str) -> &SeedDevice {
-        self.devices.get(name).unwrap_or_else(|| panic!("the testbed seeded no device {name}"))
+        self.devices
+            .get(name)
+            .unwrap_or_else(|| panic!("the testbed seeded no device {name}"))
     }
 
     pub fn netbox_url(&self) -> &str {
@@ -69,10 +73,17 @@ impl Testbed {
 
     /// Reads a NetBox API object with the admin token.
     pub async fn netbox_get(&self, path: &str) -> Value {
-        let url = format!("{}/{}", self.netbox_url().trim_end_matches('/'), path.trim_start_matches('/'));
+        let url = format!(
+            "{}/{}",
+            self.netbox_url().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
         reqwest::Client::new()
             .get(url)
-            .header("Authorization", format!("Bearer {}", self.var("NETBOX_TOKEN")))
+            .header(
+                "Authorization",
+                format!("Bearer {}", self.var("NETBOX_TOKEN")),
+            )
             .send()
             .await
             .unwrap()
@@ -94,7 +105,10 @@ pub fn testbed_config() -> String {
 pub fn config_for(netbox_url: &str, token: &str) -> String {
     let catalogue = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/commands.toml");
     let (user, password) = match Testbed::try_env() {
-        Some(env) => (env.get("DEVICE_USERNAME").cloned(), env.get("DEVICE_PASSWORD").cloned()),
+        Some(env) => (
+            env.get("DEVICE_USERNAME").cloned(),
+            env.get("DEVICE_PASSWORD").cloned(),
+        ),
         None => (None, None),
     };
     format!(
@@ -128,7 +142,9 @@ window_s = 300
 
 impl Testbed {
     fn try_env() -> Option<&'static HashMap<String, String>> {
-        std::env::var("NBT_TESTBED_ENV").ok().map(|_| &Testbed::get().env)
+        std::env::var("NBT_TESTBED_ENV")
+            .ok()
+            .map(|_| &Testbed::get().env)
     }
 }
 
@@ -145,7 +161,10 @@ impl TestApp {
         let app = Application::build(&settings).expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run());
-        TestApp { base, http: reqwest::Client::new() }
+        TestApp {
+            base,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Starts the service against the testbed.
@@ -153,7 +172,11 @@ impl TestApp {
         Self::spawn(&testbed_config()).await
     }
 
-    pub async fn execute(&self, device_id: u64, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    pub async fn execute(
+        &self,
+        device_id: u64,
+        body: Value,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
         let response = self
             .http
             .post(format!("{}/api/v1/devices/{device_id}/execute", self.base))
@@ -168,7 +191,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
