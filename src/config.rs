@@ -54,6 +54,9 @@ pub struct Settings {
     /// Per-device rate limit.
     #[serde(default)]
     pub rate_limit: RateLimitConfig,
+    /// The durable audit outbox.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Extra or overriding platform entries (same shape as the built-in table).
     #[serde(default)]
     pub platforms: Vec<PlatformDef>,
@@ -70,6 +73,9 @@ pub struct NetboxConfig {
     /// Per-request timeout in seconds.
     #[serde(default = "defaults::netbox_timeout_s")]
     pub timeout_s: u64,
+    /// How long device lookups are cached, seconds.
+    #[serde(default = "defaults::netbox_cache_ttl_s")]
+    pub cache_ttl_s: u64,
 }
 
 /// Credentials used to log in to devices.
@@ -140,8 +146,8 @@ const OVERRIDABLE: &[&str] = &[
     "rate_limit",
 ];
 
-fn environment_overrides() -> config::Environment {
-    let vars = std::env::vars()
+fn environment_overrides(vars: impl Iterator<Item = (String, String)>) -> config::Environment {
+    let vars = vars
         .filter(|(name, _)| {
             name.strip_prefix("NBT_").is_some_and(|rest| {
                 let key = rest.split("__").next().unwrap_or_default().to_lowercase();
@@ -155,6 +161,35 @@ fn environment_overrides() -> config::Environment {
         .source(Some(vars))
 }
 
+/// Where journal entries wait for NetBox, and how they are sent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Database URL: `sqlite://<path>?mode=rwc` or `postgres://...` (shared by replicas).
+    pub store: String,
+    /// How long an answer waits for NetBox to take its journal entry, milliseconds;
+    /// 0 answers at once with the entry pending.
+    pub wait_for_delivery_ms: u64,
+    /// First delay before a failed delivery is retried, milliseconds.
+    pub retry_initial_ms: u64,
+    /// Largest delay between delivery attempts, milliseconds.
+    pub retry_max_ms: u64,
+    /// How often the sender looks for due entries, milliseconds.
+    pub sweep_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            store: "sqlite://netbox-toolkit-audit.db?mode=rwc".into(),
+            wait_for_delivery_ms: 2_000,
+            retry_initial_ms: 1_000,
+            retry_max_ms: 60_000,
+            sweep_interval_ms: 1_000,
+        }
+    }
+}
+
 mod defaults {
     use std::net::SocketAddr;
 
@@ -166,6 +201,9 @@ mod defaults {
     }
     pub fn netbox_timeout_s() -> u64 {
         10
+    }
+    pub fn netbox_cache_ttl_s() -> u64 {
+        60
     }
 }
 
@@ -210,11 +248,7 @@ impl Settings {
             builder = builder.add_source(config::File::from(path).required(true));
         }
         let settings: Settings = builder
-            .add_source(
-                config::Environment::with_prefix("NBT")
-                    .prefix_separator("_")
-                    .separator("__"),
-            )
+            .add_source(environment_overrides(std::env::vars()))
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -242,6 +276,8 @@ impl Settings {
             ("rate_limit.window_s", self.rate_limit.window_s),
             ("ssh.connect_timeout_s", self.ssh.connect_timeout_s),
             ("ssh.login_timeout_s", self.ssh.login_timeout_s),
+            ("audit.retry_initial_ms", self.audit.retry_initial_ms),
+            ("audit.sweep_interval_ms", self.audit.sweep_interval_ms),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::Value {
@@ -269,5 +305,56 @@ impl ExecutionConfig {
     /// The command timeout used when a request sets none.
     pub fn default_timeout(&self) -> Duration {
         Duration::from_secs(self.default_timeout_s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+catalogue = "config/commands.toml"
+[netbox]
+url = "http://127.0.0.1:8000/"
+token = "from-file"
+[credentials]
+username = "u"
+password = "p"
+"#;
+
+    fn load_with(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars = vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(MINIMAL, config::FileFormat::Toml))
+            .add_source(environment_overrides(vars))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn environment_variables_override_nested_file_values() {
+        let settings = load_with(&[("NBT_NETBOX__TIMEOUT_S", "3"), ("NBT_LISTEN", "127.0.0.1:9")]).unwrap();
+        assert_eq!(settings.netbox.timeout_s, 3);
+        assert_eq!(settings.listen.port(), 9);
+    }
+
+    #[test]
+    fn nbt_variables_that_are_not_settings_are_ignored() {
+        let settings = load_with(&[("NBT_CONFIG", "/etc/x.toml"), ("NBT_STATE", "/var/tmp/x")]).unwrap();
+        assert_eq!(settings.netbox.timeout_s, 10);
+    }
+
+    #[test]
+    fn a_zero_attempt_count_is_refused_by_name() {
+        let err = load_with(&[("NBT_EXECUTION__ATTEMPTS", "0")]).unwrap_err();
+        assert!(err.to_string().contains("execution.attempts"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_refused() {
+        let text = format!("{MINIMAL}\n[ssh]\nconect_timeout_s = 3\n");
+        assert!(Settings::from_toml(&text).is_err());
     }
 }

@@ -13,5 +13,6 @@ pub mod config;
 pub mod connector;
 pub mod netbox;
 pub mod service;
+pub mod simulator;
 pub mod startup;
 pub mod telemetry;

@@ -29,11 +29,18 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Ask a running service whether it is up (for container health checks).
+    Health {
+        /// The health endpoint.
+        #[arg(long, default_value = "http://127.0.0.1:8080/api/v1/health")]
+        url: String,
+    },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => serve(config),
+        Command::Health { url } => health(&url),
         Command::Openapi => match api::openapi_json() {
             Ok(json) => {
                 println!("{json}");
@@ -58,7 +65,7 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
     telemetry::init(&settings.log_format);
 
     let result = actix_web::rt::System::new().block_on(async {
-        let app = Application::build(&settings)?;
+        let app = Application::build(&settings).await?;
         tracing::info!(listen = %settings.listen, port = app.port(), "netbox-toolkit listening");
         app.run()
             .await
@@ -72,6 +79,24 @@ fn serve(config: Option<PathBuf>) -> ExitCode {
         Err(err) => {
             tracing::error!(error = %err, "netbox-toolkit stopped");
             eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn health(url: &str) -> ExitCode {
+    let check = async {
+        let response = reqwest::Client::new()
+            .get(url)
+            .timeout(std::time::Duration::from_secs(3))
+            .send()
+            .await?;
+        response.error_for_status()
+    };
+    match actix_web::rt::System::new().block_on(check) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {url} is not healthy: {err}");
             ExitCode::FAILURE
         }
     }

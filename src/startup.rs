@@ -18,7 +18,8 @@ use crate::connector::{
 };
 use crate::netbox::{NetboxClient, NetboxError, NetboxSettings};
 use crate::service::catalogue::CatalogueError;
-use crate::service::{Catalogue, CommandService, DeviceRateLimiter};
+use crate::service::outbox::{Outbox, OutboxError, OutboxSettings};
+use crate::service::{Auditor, Catalogue, CommandService, DeviceRateLimiter};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum StartupError {
     /// The NetBox client could not be built.
     #[error(transparent)]
     Netbox(#[from] NetboxError),
+    /// The audit store could not be opened.
+    #[error(transparent)]
+    Audit(#[from] OutboxError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}; choose a free address with `listen`")]
     Bind {
@@ -49,9 +53,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds every layer and binds the listener.
-    pub fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let service = build_service(settings)?;
+    /// Builds every layer, starts the audit sender and binds the listener.
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let service = build_service(settings).await?;
+        tokio::spawn(service.auditor().outbox().clone().run_sender());
 
         let listener = TcpListener::bind(settings.listen).map_err(|source| StartupError::Bind {
             addr: settings.listen.to_string(),
@@ -92,7 +97,7 @@ impl Application {
 
 /// The command service with its NetBox client, connector factory, catalogue
 /// and rate limiter.
-pub fn build_service(settings: &Settings) -> Result<Arc<CommandService>, StartupError> {
+pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, StartupError> {
     let registry = PlatformRegistry::load(&settings.platforms)?;
     let catalogue = Catalogue::load(&settings.catalogue, &registry)?;
     let netbox = NetboxClient::new(NetboxSettings {
@@ -100,6 +105,19 @@ pub fn build_service(settings: &Settings) -> Result<Arc<CommandService>, Startup
         token: settings.netbox.token.clone(),
         timeout: Duration::from_secs(settings.netbox.timeout_s),
     })?;
+    let audit = &settings.audit;
+    let outbox = Outbox::open(
+        OutboxSettings {
+            store: audit.store.clone(),
+            retry_initial: Duration::from_millis(audit.retry_initial_ms),
+            retry_max: Duration::from_millis(audit.retry_max_ms),
+            sweep_interval: Duration::from_millis(audit.sweep_interval_ms),
+        },
+        netbox.clone(),
+    )
+    .await?;
+    let auditor = Auditor::new(outbox, netbox.clone(), Duration::from_millis(audit.wait_for_delivery_ms));
+
     let factory = ConnectorFactory::new(
         registry,
         ConnectorSettings {
@@ -114,6 +132,8 @@ pub fn build_service(settings: &Settings) -> Result<Arc<CommandService>, Startup
 
     Ok(CommandService::new(
         netbox,
+        Duration::from_secs(settings.netbox.cache_ttl_s),
+        auditor,
         factory,
         catalogue,
         limiter,

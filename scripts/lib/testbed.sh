@@ -16,7 +16,7 @@
 #   NB_REDIS_DB_TASKS / NB_REDIS_DB_CACHE                   [6 / 7]
 #   NB_DB_NAME / NB_DB_USER / NB_DB_PASSWORD                [netbox_toolkit / netbox_toolkit / ...]
 #   FN_PYTHON        Python >= 3.11 used for the fakenos venv [python3]
-#   NBT_RESET_DB=1   drop the NetBox database first (restored from the schema cache: ~30 s)
+#   NBT_RESET_DB=1   drop the NetBox database first (restored from the schema cache: ~40 s)
 
 # ------------------------------------------------------------------------------ settings
 TB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -146,6 +146,8 @@ tb_stop_pidfile() {
   fi
   rm -f "$1"
 }
+# tb_rotate LOG: keep the previous run's log as LOG.1 (logs of daemons grow with every request)
+tb_rotate() { if [ -s "$1" ]; then mv -f "$1" "$1.1"; fi; }
 # tb_port_listening ADDR PORT
 tb_port_listening() {
   [ -n "$(ss -Hltn "( src $1 or src 0.0.0.0 ) and sport = :$2" 2>/dev/null)" ]
@@ -181,7 +183,9 @@ tb_venv_has() {
     "$1/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('$2') != '$3')" 2>/dev/null
 }
 # tb_secret NAME -> value from $NB_SECRETS
-tb_secret() { [ -f "$NB_SECRETS" ] && sed -n "s/^$1=//p" "$NB_SECRETS" | tail -n 1 || true; }
+tb_secret() {
+  if [ -f "$NB_SECRETS" ]; then sed -n "s/^$1=//p" "$NB_SECRETS" | tail -n 1; fi
+}
 tb_set_secret() (
   umask 077
   tmp=$(mktemp "$NB_SECRETS.XXXX")
@@ -424,6 +428,7 @@ tb_netbox_start() {
     tb_port_listening 127.0.0.1 "$NB_PORT" && tb_die "127.0.0.1:$NB_PORT is already used by another process (set NB_PORT)"
     tb_log "starting gunicorn on $NB_URL (2 workers, --preload), log $NB_LOG"
     rm -f "$NB_PIDFILE"
+    tb_rotate "$NB_LOG"
     # --no-control-socket: gunicorn 26 would otherwise create ~/.gunicorn/gunicorn.ctl
     NETBOX_ROOT=$NB_ROOT "$NB_VENV/bin/gunicorn" netbox.wsgi \
       --bind "127.0.0.1:$NB_PORT" --workers 2 --threads 3 --timeout 120 --preload \
@@ -503,6 +508,7 @@ tb_fakenos_up() {
   mv "$FN_SPEC.new" "$FN_SPEC"
   rm -f "$FN_READY"
   tb_log "starting $(wc -l <"$FN_SPEC") fake devices, log $FN_LOG"
+  tb_rotate "$FN_LOG"
   setsid "$FN_VENV/bin/python" "$TB_PY_DIR/fakenos_launch.py" "$FN_SPEC" "$FN_READY" \
     </dev/null >>"$FN_LOG" 2>&1 8>&- &
   echo $! >"$FN_PIDFILE"
@@ -527,7 +533,6 @@ tb_write_env() {
   local tmp
   tmp=$(mktemp "$TB_ENV_FILE.XXXX")   # mode 600: it holds the admin password and tokens
   cat >"$tmp" <<EOF
-# netbox-toolkit test bed, written by scripts/testbed-up. Source it: . $TB_ENV_FILE
 NBT_STATE=$STATE
 NETBOX_URL=$NB_URL
 NETBOX_TOKEN=$(tb_secret TOKEN_V2)

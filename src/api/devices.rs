@@ -76,13 +76,18 @@ pub struct ExecuteResponse {
     pub duration_ms: u64,
     /// SSH connection attempts made.
     pub attempts: u32,
-    /// The NetBox journal entry recording the run, when NetBox took it.
+    /// The NetBox journal entry recording the run, once NetBox took it.
     pub journal_entry_id: Option<u64>,
     /// Its page in NetBox.
     pub journal_entry_url: Option<String>,
-    /// Why the journal entry is missing, if it is.
+    /// `delivered`, or `pending` when the entry is committed to the outbox
+    /// and the sender is still delivering it.
+    pub journal_status: String,
+    /// Why the journal entry is still pending, if it is.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub journal_error: Option<String>,
+    pub journal_pending_reason: Option<String>,
+    /// The run's audit id, written into the journal entry.
+    pub audit_id: String,
     /// Id of this request, also in the logs and the journal entry.
     pub request_id: String,
 }
@@ -157,9 +162,11 @@ pub async fn execute(
         .await
         .map_err(|failure| ApiError::from(failure).with_request_id(&request_id))?;
 
-    let (journal_entry_id, journal_entry_url, journal_error) = match report.journal {
-        JournalOutcome::Written { id, url } => (Some(id), Some(url), None),
-        JournalOutcome::Failed { reason } => (None, None, Some(reason)),
+    let journal_status = super::problem::journal_status(&report.journal).to_string();
+    let audit_id = report.journal.audit_id().to_string();
+    let (journal_entry_id, journal_entry_url, journal_pending_reason) = match report.journal {
+        JournalOutcome::Delivered { id, url, .. } => (Some(id), Some(url), None),
+        JournalOutcome::Pending { reason, .. } => (None, None, Some(reason)),
     };
     Ok(HttpResponse::Ok().json(ExecuteResponse {
         success: true,
@@ -172,7 +179,9 @@ pub async fn execute(
         attempts: report.attempts,
         journal_entry_id,
         journal_entry_url,
-        journal_error,
+        journal_status,
+        journal_pending_reason,
+        audit_id,
         request_id,
     }))
 }

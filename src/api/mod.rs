@@ -4,6 +4,7 @@
 //! Handlers translate HTTP into service calls and service results into
 //! JSON; they hold no policy. Only [`problem`] maps errors to statuses.
 
+pub mod audit;
 pub mod devices;
 pub mod problem;
 
@@ -22,16 +23,18 @@ pub use problem::{ApiError, Problem};
         description = "Run vetted CLI commands on network devices, with NetBox as the source of truth.",
         license(name = "Apache-2.0")
     ),
-    paths(health, devices::list_commands, devices::execute),
+    paths(health, devices::list_commands, devices::execute, audit::pending),
     components(schemas(
         Health,
         Problem,
         devices::CommandList,
         devices::CommandInfo,
         devices::ExecuteBody,
-        devices::ExecuteResponse
+        devices::ExecuteResponse,
+        audit::PendingList,
+        crate::service::outbox::PendingEntry
     )),
-    tags((name = "devices", description = "Commands on NetBox devices"), (name = "service", description = "Service state"))
+    tags((name = "devices", description = "Commands on NetBox devices"), (name = "audit", description = "The journal outbox"), (name = "service", description = "Service state"))
 )]
 pub struct ApiDoc;
 
@@ -44,6 +47,7 @@ pub fn openapi_json() -> Result<String, serde_json::Error> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(path_config())
+        .app_data(query_config())
         // Swagger UI also serves /api/v1/openapi.json, so it goes before the scope.
         .service(SwaggerUi::new("/api/docs/{_:.*}").url("/api/v1/openapi.json", ApiDoc::openapi()))
         .service(
@@ -53,7 +57,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/devices/{id}/commands",
                     web::get().to(devices::list_commands),
                 )
-                .route("/devices/{id}/execute", web::post().to(devices::execute)),
+                .route("/devices/{id}/execute", web::post().to(devices::execute))
+                .route("/audit/pending", web::get().to(audit::pending)),
         )
         .default_service(web::to(not_found));
 }
@@ -65,6 +70,11 @@ fn json_config() -> web::JsonConfig {
         .error_handler(|err, _req| {
             ApiError::bad_request(format!("the JSON body is not acceptable: {err}")).into()
         })
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _req| ApiError::bad_request(format!("the query string is invalid: {err}")).into())
 }
 
 fn path_config() -> web::PathConfig {

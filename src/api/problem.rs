@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::connector::{CommandExecutionError, ConnectorError, DeviceConnectionError};
 use crate::netbox::NetboxError;
-use crate::service::{ExecutionFailure, ServiceError};
+use crate::service::{ExecutionFailure, JournalOutcome, ServiceError};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -34,9 +34,15 @@ pub struct Problem {
     /// SSH connection attempts made.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
-    /// The NetBox journal entry recording this run.
+    /// The NetBox journal entry recording this run, once NetBox took it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_entry_id: Option<u64>,
+    /// `delivered` or `pending` (committed to the outbox, NetBox has not taken it yet).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_status: Option<String>,
+    /// The run's audit id, written into the journal entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
     /// Platforms the service supports (for unsupported-platform problems).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supported_platforms: Option<Vec<String>>,
@@ -70,6 +76,8 @@ impl ApiError {
                 request_id: None,
                 attempts: None,
                 journal_entry_id: None,
+                journal_status: None,
+                audit_id: None,
                 supported_platforms: None,
                 available_commands: None,
                 output: None,
@@ -120,7 +128,11 @@ impl From<ExecutionFailure> for ApiError {
         if failure.attempts > 0 {
             err.problem.attempts = Some(failure.attempts);
         }
-        err.problem.journal_entry_id = failure.journal.and_then(|j| j.id());
+        if let Some(journal) = failure.journal {
+            err.problem.journal_entry_id = journal.id();
+            err.problem.journal_status = Some(journal_status(&journal).to_string());
+            err.problem.audit_id = Some(journal.audit_id().to_string());
+        }
         err
     }
 }
@@ -173,6 +185,13 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::InvalidRequest { reason } => Self::bad_request(reason),
             ServiceError::Connector(err) => connector_problem(&err, detail, guidance),
+            ServiceError::Audit(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit-unavailable",
+                "Audit store unavailable",
+                detail,
+                guidance,
+            ),
             ServiceError::DeadlineExceeded { .. } => Self::new(
                 StatusCode::GATEWAY_TIMEOUT,
                 "deadline-exceeded",
@@ -181,6 +200,14 @@ impl From<ServiceError> for ApiError {
                 guidance,
             ),
         }
+    }
+}
+
+/// `delivered` or `pending`, as answers report a journal entry.
+pub fn journal_status(journal: &JournalOutcome) -> &'static str {
+    match journal {
+        JournalOutcome::Delivered { .. } => "delivered",
+        JournalOutcome::Pending { .. } => "pending",
     }
 }
 

@@ -31,12 +31,10 @@ impl ConnectorError {
 
     /// Whether a second, independent SSH implementation may do better.
     pub fn wants_fallback_transport(&self) -> bool {
-        matches!(
-            self,
-            Self::Connection(
-                DeviceConnectionError::Negotiation { .. } | DeviceConnectionError::Protocol { .. }
-            )
-        )
+        match self {
+            Self::Connection(err) => err.wants_fallback_transport(),
+            Self::Execution(_) | Self::UnsupportedPlatform(_) => false,
+        }
     }
 
     /// What the user should check or try next.
@@ -134,6 +132,49 @@ pub enum DeviceConnectionError {
         /// Why, in words.
         reason: String,
     },
+    /// The device presented a host key other than the one recorded for it.
+    #[error(
+        "{addr} presented a different host key ({key_type} {presented}) from the one trusted \
+         for it ({expected_type} {expected}); refusing to connect"
+    )]
+    HostKeyChanged {
+        /// `host:port` we dialled.
+        addr: String,
+        /// Type of the recorded key.
+        expected_type: String,
+        /// Fingerprint of the recorded key.
+        expected: String,
+        /// Type of the key presented now.
+        key_type: String,
+        /// Fingerprint of the key presented now.
+        presented: String,
+    },
+    /// Strict host-key checking is on and no key is recorded for the device.
+    #[error("{addr} presented a host key nobody has accepted yet ({key_type} {fingerprint})")]
+    HostKeyUnknown {
+        /// `host:port` we dialled.
+        addr: String,
+        /// Type of the presented key.
+        key_type: String,
+        /// Fingerprint of the presented key.
+        fingerprint: String,
+    },
+    /// The host-key store could not be read or written.
+    #[error("host-key check for {addr} failed: {reason}")]
+    HostKeyStore {
+        /// `host:port` we dialled.
+        addr: String,
+        /// What went wrong with the store.
+        reason: String,
+    },
+    /// The private key configured for public-key login is unusable.
+    #[error("the client key for {addr} is unusable: {reason}")]
+    ClientKey {
+        /// `host:port` we dialled.
+        addr: String,
+        /// Why (never the key or its passphrase).
+        reason: String,
+    },
     /// The SSH library reported a protocol failure.
     #[error("SSH protocol error with {addr}: {detail}")]
     Protocol {
@@ -158,8 +199,18 @@ impl DeviceConnectionError {
             Self::Negotiation { .. }
             | Self::Authentication { .. }
             | Self::LoginQuestion { .. }
-            | Self::EnableFailed { .. } => false,
+            | Self::EnableFailed { .. }
+            | Self::HostKeyChanged { .. }
+            | Self::HostKeyUnknown { .. }
+            | Self::HostKeyStore { .. }
+            | Self::ClientKey { .. } => false,
         }
+    }
+
+    /// Whether a second, independent SSH implementation may do better:
+    /// negotiation and protocol failures, never trust or credential ones.
+    pub fn wants_fallback_transport(&self) -> bool {
+        matches!(self, Self::Negotiation { .. } | Self::Protocol { .. })
     }
 
     /// What the user should check or try next.
@@ -174,8 +225,29 @@ impl DeviceConnectionError {
                  firewall blocks this service from reaching it."
             }
             Self::Negotiation { .. } => {
-                "The device may only offer legacy SSH algorithms; enable the legacy algorithm \
-                 profile for this device or platform in the service configuration."
+                "The device may only offer legacy SSH algorithms (SHA-1 key exchange, ssh-rsa \
+                 host keys, CBC ciphers, hmac-sha1); if that is expected, enable the legacy \
+                 algorithm profile for this device or its platform in the service configuration \
+                 (`ssh.legacy_algorithms`, or the platform slug in `ssh.legacy_platforms`)."
+            }
+            Self::HostKeyChanged { .. } => {
+                "The device was re-keyed, replaced, or someone is intercepting the connection. \
+                 Confirm the new fingerprint on the device's console, then accept it with \
+                 `netbox-toolkit host-keys accept <host:port> <key type> <fingerprint>` (or \
+                 `host-keys forget <host:port>` to trust the next key presented)."
+            }
+            Self::HostKeyUnknown { .. } => {
+                "Strict host-key checking is on: confirm the fingerprint on the device's \
+                 console, then record it with `netbox-toolkit host-keys accept <host:port> \
+                 <key type> <fingerprint>`."
+            }
+            Self::HostKeyStore { .. } => {
+                "Check that the host-key store file (`ssh.known_hosts_path`) is readable, \
+                 writable and valid TOML; no connection is made without recording trust."
+            }
+            Self::ClientKey { .. } => {
+                "Check the private key file and its passphrase configured for public-key login \
+                 (OpenSSH or PEM format)."
             }
             Self::Authentication { .. } => {
                 "Check the username and password the service uses for this device; the run was \

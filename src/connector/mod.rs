@@ -6,10 +6,13 @@
 //! as [`ConnectorError`] and leaves policy to the service layer.
 
 pub mod error;
+pub mod hostkeys;
+pub mod libssh2;
 pub mod platform;
 pub mod session;
 pub mod ssh;
 pub mod text;
+pub mod transport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,9 +24,10 @@ use tracing::{Instrument, info, info_span};
 pub use error::{
     CommandExecutionError, ConnectorError, DeviceConnectionError, UnsupportedPlatformError,
 };
+pub use hostkeys::{HostKeyMode, HostKeyPolicy, HostKeyStore};
 pub use platform::{Platform, PlatformDef, PlatformRegistry};
 use session::ShellSession;
-use ssh::RusshTransport;
+pub use transport::{AnyTransport, ClientKey, TransportKind, TransportSettings};
 
 /// A byte pipe to a device's interactive shell.
 pub trait Transport: Send {
@@ -87,12 +91,23 @@ pub struct ConnectorSettings {
 pub struct ConnectorFactory {
     registry: PlatformRegistry,
     settings: ConnectorSettings,
+    transport: Arc<TransportSettings>,
 }
 
 impl ConnectorFactory {
     /// A factory over `registry`.
     pub fn new(registry: PlatformRegistry, settings: ConnectorSettings) -> Self {
-        Self { registry, settings }
+        Self {
+            registry,
+            settings,
+            transport: Arc::new(TransportSettings::default()),
+        }
+    }
+
+    /// The same factory with these host-key, algorithm and transport choices.
+    pub fn with_transport(mut self, transport: TransportSettings) -> Self {
+        self.transport = Arc::new(transport);
+        self
     }
 
     /// The driver for a NetBox platform, matched on slug, then name, then aliases.
@@ -105,6 +120,7 @@ impl ConnectorFactory {
         Ok(Connector {
             platform,
             settings: self.settings.clone(),
+            transport: self.transport.clone(),
         })
     }
 
@@ -119,10 +135,12 @@ impl ConnectorFactory {
 pub struct Connector {
     platform: Arc<Platform>,
     settings: ConnectorSettings,
+    transport: Arc<TransportSettings>,
 }
 
-/// A logged-in session on a device, ready for commands.
-pub type DeviceSession = ShellSession<RusshTransport>;
+/// A logged-in session on a device, ready for commands, over either SSH
+/// implementation.
+pub type DeviceSession = ShellSession<AnyTransport>;
 
 impl Connector {
     /// The platform this connector drives.
@@ -140,7 +158,11 @@ impl Connector {
                 None => target.username.clone(),
             };
 
-            let transport = RusshTransport::open(target, &login_name).await?;
+            let slug = self.platform.slug();
+            let dial = self.transport.dial(target, &login_name, slug);
+            let primary = self.transport.primary_for(slug);
+            let transport = transport::open(&dial, primary, self.transport.fallback).await?;
+            let kind = transport.kind();
             let session = ShellSession::login(
                 transport,
                 self.platform.clone(),
@@ -153,6 +175,7 @@ impl Connector {
 
             info!(
                 prompt = session.prompt(),
+                transport = %kind,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "session ready"
             );

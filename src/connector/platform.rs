@@ -15,6 +15,11 @@ use super::error::UnsupportedPlatformError;
 
 const BUILTIN_PLATFORMS: &str = include_str!("platforms.toml");
 
+/// Pager lines any platform may show even with paging turned off, such as
+/// `---- More ( Press 'Q' to break ) ----`, `--More--` or `<--- More --->`.
+const GENERIC_PAGER: &str =
+    r"(?i)-{2,} ?more ?(\([^)\n]{0,40}\))? ?-{2,}|-- \[Q quit\|D dump\|down\]";
+
 /// One platform entry as written in TOML.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -97,8 +102,8 @@ pub struct Platform {
     pub exec_prompt: Option<Regex>,
     /// Compiled `config_prompt`.
     pub config_prompt: Option<Regex>,
-    /// Compiled `pager`.
-    pub pager: Option<Regex>,
+    /// Compiled `pager`, joined with the pager lines every platform may show.
+    pub pager: Regex,
     /// Compiled `enable.password_prompt`.
     pub enable_password_prompt: Option<Regex>,
 }
@@ -120,7 +125,13 @@ impl Platform {
         let prompt = compile("prompt", &def.prompt)?;
         let exec_prompt = optional("exec_prompt", &def.exec_prompt)?;
         let config_prompt = optional("config_prompt", &def.config_prompt)?;
-        let pager = optional("pager", &def.pager)?;
+        // Blanks around a pager and the carriage return that erases it go
+        // with it, so removing matches from output leaves no trace.
+        let pagers = match &def.pager {
+            Some(own) => format!("(?:{own})|(?:{GENERIC_PAGER})"),
+            None => GENERIC_PAGER.to_string(),
+        };
+        let pager = compile("pager", &format!(r"[ \t]*(?:{pagers})[ \t]*\r*"))?;
         let enable_password_prompt = def
             .enable
             .as_ref()
@@ -159,6 +170,11 @@ impl Platform {
         self.config_prompt
             .as_ref()
             .is_some_and(|re| re.is_match(line))
+    }
+
+    /// Whether `line` (cleaned and trimmed) is a pager waiting for a key.
+    pub fn is_pager(&self, line: &str) -> bool {
+        self.pager.is_match(line)
     }
 
     /// The first failure string found in `text`, if any.
@@ -346,6 +362,17 @@ mod tests {
         assert!(ros.is_prompt("[admin@Core Router] >"));
         assert!(ros.is_prompt("[admin@Core Router] <SAFE>"));
         assert!(!ros.is_prompt("[admin@Core Router] <SAFE>>"));
+    }
+
+    #[test]
+    fn a_pager_that_cannot_be_disabled_is_recognised_on_every_platform() {
+        let registry = registry();
+        for slug in registry.slugs() {
+            let platform = registry.resolve(Some(&slug), None).unwrap();
+            assert!(platform.is_pager("---- More ( Press 'Q' to break ) ----"), "{slug}");
+            assert!(platform.is_pager("--More--"), "{slug}");
+            assert!(!platform.is_pager("Gi1/0/1 is up, more or less"), "{slug}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use regex::Regex;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use super::Transport;
 use super::error::{CommandExecutionError, ConnectorError, DeviceConnectionError};
@@ -21,6 +21,10 @@ use super::text;
 /// How long login may stay silent before we press Enter once, for devices
 /// that print their prompt only after a keystroke.
 const LOGIN_NUDGE_AFTER: Duration = Duration::from_millis(1500);
+
+/// The [`DeviceConnectionError::Closed`] stage of a session found dead
+/// before a command was sent: reopening and sending it again is safe.
+pub const IDLE_STAGE: &str = "idle, before the command was sent";
 
 /// Lines of output, right after the echo, where devices report on a command.
 const FAILURE_WINDOW_LINES: usize = 4;
@@ -73,6 +77,12 @@ pub struct ShellSession<T: Transport> {
     buffer: Vec<u8>,
     prompt: String,
     max_output: usize,
+    /// Buffer length when the driver last answered a pager, so one pager
+    /// line is answered once however its bytes are split.
+    pager_answered_at: usize,
+    /// False once a command left the CLI in an unknown state (timeout, cap,
+    /// closed): the session must not run anything else.
+    usable: bool,
 }
 
 impl<T: Transport> ShellSession<T> {
@@ -93,6 +103,8 @@ impl<T: Transport> ShellSession<T> {
             buffer: Vec::new(),
             prompt: String::new(),
             max_output,
+            pager_answered_at: 0,
+            usable: true,
         };
         let deadline = Instant::now() + login_timeout;
 
@@ -117,30 +129,78 @@ impl<T: Transport> ShellSession<T> {
         &self.prompt
     }
 
+    /// Whether the session can run another command: false once the device
+    /// closed it (for instance after an idle timeout) or a command left it in
+    /// an unknown state. Output the device printed unasked since the last
+    /// command (log lines) is discarded on the way. Never waits.
+    pub async fn is_alive(&mut self) -> bool {
+        while self.usable {
+            // A zero timeout polls `recv` once: it takes what is queued only.
+            match tokio::time::timeout(Duration::ZERO, self.transport.recv()).await {
+                Err(_) => break,
+                Ok(Ok(Some(unasked))) => debug!(bytes = unasked.len(), "discarded unasked output"),
+                Ok(Ok(None) | Err(_)) => self.usable = false,
+            }
+        }
+        self.usable
+    }
+
     /// Runs one operational command and returns its clean output.
+    ///
+    /// When the session is no longer alive (see [`Self::is_alive`]) nothing
+    /// is sent and the error is [`DeviceConnectionError::Closed`] with stage
+    /// [`IDLE_STAGE`]: the caller may open a new session and run the command
+    /// there without risk of running it twice.
     pub async fn run(
         &mut self,
         command: &str,
         timeout: Duration,
     ) -> Result<String, ConnectorError> {
-        let deadline = Instant::now() + timeout;
-        let prompt = self.prompt.clone();
-        self.buffer.clear();
-        self.transport
-            .send(format!("{command}\n").as_bytes())
-            .await?;
+        let span = info_span!(
+            "run",
+            device = %self.addr,
+            platform = self.platform.slug(),
+            command
+        );
+        async {
+            let started = Instant::now();
+            let deadline = started + timeout;
+            self.ensure_alive().await?;
+            self.send_line(command).await?;
 
-        if let Err(failure) = self.read_until(deadline, &Expect::Exact(&prompt)).await {
-            return Err(self.command_failure(failure, command, timeout));
+            let prompt = self.prompt.clone();
+            if let Err(failure) = self.read_until(deadline, &Expect::Exact(&prompt)).await {
+                return Err(self.command_failure(failure, command, timeout));
+            }
+            let output = text::command_output(&self.buffer, command, Some(&self.platform.pager));
+            info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                bytes = output.len(),
+                "command done"
+            );
+            self.check_failures(command, output)
         }
-
-        let output = text::command_output(&self.buffer, command, self.platform.pager.as_ref());
-        self.check_failures(command, output)
+        .instrument(span)
+        .await
     }
 
     /// Enters configuration mode, sends `lines` one by one stopping at the
     /// first rejected line, commits where the platform commits, and leaves.
     pub async fn configure(
+        &mut self,
+        lines: &[String],
+        timeout: Duration,
+    ) -> Result<String, ConnectorError> {
+        let span = info_span!(
+            "configure",
+            device = %self.addr,
+            platform = self.platform.slug(),
+            lines = lines.len()
+        );
+        self.configure_lines(lines, timeout).instrument(span).await
+    }
+
+    async fn configure_lines(
         &mut self,
         lines: &[String],
         timeout: Duration,
@@ -154,6 +214,7 @@ impl<T: Transport> ShellSession<T> {
             .into());
         };
 
+        self.ensure_alive().await?;
         self.enter_config(&mode.enter, deadline, timeout).await?;
         let mut transcript = Vec::new();
         for line in lines {
@@ -168,9 +229,23 @@ impl<T: Transport> ShellSession<T> {
         }
 
         if let Some(commit) = &mode.commit {
-            transcript.push(self.config_line(commit, deadline, timeout).await?);
+            match self.config_line(commit, deadline, timeout).await {
+                Ok(output) => transcript.push(output),
+                Err(err) => {
+                    self.abandon_config(mode.abort.as_deref(), &mode.exit, deadline)
+                        .await;
+                    return Err(err);
+                }
+            }
         }
-        self.leave_config(&mode.exit, deadline, timeout).await?;
+
+        // `commit and-quit` leaves configuration mode by itself.
+        let prompt = text::last_line(&self.buffer);
+        if self.platform.is_config_prompt(&prompt) {
+            self.leave_config(&mode.exit, deadline, timeout).await?;
+        } else {
+            self.prompt = prompt;
+        }
         Ok(transcript
             .into_iter()
             .filter(|t| !t.is_empty())
@@ -181,6 +256,34 @@ impl<T: Transport> ShellSession<T> {
     /// Ends the session politely; errors are irrelevant at this point.
     pub async fn close(self) {
         self.transport.close().await;
+    }
+
+    async fn ensure_alive(&mut self) -> Result<(), ConnectorError> {
+        if self.is_alive().await {
+            return Ok(());
+        }
+        Err(DeviceConnectionError::Closed {
+            addr: self.addr.clone(),
+            stage: IDLE_STAGE,
+        }
+        .into())
+    }
+
+    /// Sends one line after clearing the buffer; a failed send means the
+    /// device is gone before it saw the line.
+    async fn send_line(&mut self, line: &str) -> Result<(), ConnectorError> {
+        self.buffer.clear();
+        self.pager_answered_at = 0;
+        if let Err(err) = self.transport.send(format!("{line}\n").as_bytes()).await {
+            self.usable = false;
+            debug!(error = %err, "send failed");
+            return Err(DeviceConnectionError::Closed {
+                addr: self.addr.clone(),
+                stage: IDLE_STAGE,
+            }
+            .into());
+        }
+        Ok(())
     }
 
     async fn first_prompt(
@@ -308,12 +411,11 @@ impl<T: Transport> ShellSession<T> {
         deadline: Instant,
         timeout: Duration,
     ) -> Result<String, ConnectorError> {
-        self.buffer.clear();
-        self.transport.send(format!("{line}\n").as_bytes()).await?;
+        self.send_line(line).await?;
         if let Err(failure) = self.read_until(deadline, &Expect::AnyPrompt).await {
             return Err(self.command_failure(failure, line, timeout));
         }
-        let output = text::command_output(&self.buffer, line, self.platform.pager.as_ref());
+        let output = text::command_output(&self.buffer, line, Some(&self.platform.pager));
         self.check_failures(line, output)
     }
 
@@ -353,13 +455,11 @@ impl<T: Transport> ShellSession<T> {
         deadline: Instant,
         expect: Expect<'_>,
     ) -> Result<Found, ConnectorError> {
-        self.buffer.clear();
-        self.transport
-            .send(format!("{command}\n").as_bytes())
-            .await?;
-        self.read_until(deadline, &expect)
-            .await
-            .map_err(|failure| self.command_failure(failure, command, Duration::ZERO))
+        self.send_line(command).await?;
+        match self.read_until(deadline, &expect).await {
+            Ok(found) => Ok(found),
+            Err(failure) => Err(self.command_failure(failure, command, Duration::ZERO)),
+        }
     }
 
     /// Reads until `expect` matches the last line, answering pagers on the way.
@@ -373,12 +473,8 @@ impl<T: Transport> ShellSession<T> {
             if let Some(found) = self.matches(&last, expect) {
                 return Ok(found);
             }
-            if self
-                .platform
-                .pager
-                .as_ref()
-                .is_some_and(|re| re.is_match(&last))
-            {
+            if self.platform.is_pager(&last) && self.pager_is_new() {
+                self.pager_answered_at = self.buffer.len();
                 self.transport
                     .send(b" ")
                     .await
@@ -386,6 +482,16 @@ impl<T: Transport> ShellSession<T> {
             }
             self.read_chunk(deadline).await?;
         }
+    }
+
+    /// Whether a pager arrived since the last one we answered; only called
+    /// when the last line is a pager, and the slice is at most one page.
+    fn pager_is_new(&self) -> bool {
+        self.pager_answered_at == 0
+            || self
+                .platform
+                .pager
+                .is_match(&text::clean(&self.buffer[self.pager_answered_at..]))
     }
 
     fn matches(&self, last: &str, expect: &Expect<'_>) -> Option<Found> {
@@ -465,11 +571,13 @@ impl<T: Transport> ShellSession<T> {
     }
 
     fn command_failure(
-        &self,
+        &mut self,
         failure: ReadFailure,
         command: &str,
         timeout: Duration,
     ) -> ConnectorError {
+        // The device may still be printing or gone: never reuse the session.
+        self.usable = false;
         match failure {
             ReadFailure::Deadline => CommandExecutionError::Timeout {
                 command: command.to_string(),

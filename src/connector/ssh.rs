@@ -8,11 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use russh::client::{self, AuthResult, Handle, KeyboardInteractiveAuthResponse};
+use russh::keys::{Algorithm, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Preferred, cipher, kex, mac};
 use secrecy::ExposeSecret;
-use tracing::debug;
+use tracing::{Instrument, debug, info_span};
 
 use super::error::DeviceConnectionError;
+use super::hostkeys::HostKeyPolicy;
+use super::transport::{ClientKey, Dial, TransportSettings, kbd_answer};
 use super::{SshTarget, Transport};
 
 /// Columns requested for the PTY: wide enough that long commands never wrap.
@@ -21,49 +24,99 @@ const PTY_ROWS: u32 = 24;
 
 /// A logged-in SSH session with one interactive shell channel.
 pub struct RusshTransport {
-    handle: Handle<HostKeyPolicy>,
+    handle: Handle<HostKeyCheck>,
     channel: russh::Channel<client::Msg>,
     addr: String,
 }
 
-/// Decides whether a server's host key is acceptable.
-struct HostKeyPolicy;
+/// Asks the host-key policy about the key the server presents.
+struct HostKeyCheck {
+    policy: HostKeyPolicy,
+    addr: String,
+}
 
-impl client::Handler for HostKeyPolicy {
-    type Error = russh::Error;
+/// Why the handshake stopped: russh's own error, or a host key we refused.
+#[derive(Debug)]
+enum HandshakeError {
+    Ssh(russh::Error),
+    HostKey(DeviceConnectionError),
+}
+
+impl From<russh::Error> for HandshakeError {
+    fn from(err: russh::Error) -> Self {
+        Self::Ssh(err)
+    }
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = HandshakeError;
 
     async fn check_server_key(
         &mut self,
-        _key: &russh::keys::PublicKeyOrCertificate,
+        key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        // Known gap (#3): host keys are accepted without trust-on-first-use checks for now.
-        Ok(true)
+        // The store may touch its file, so the check runs off the runtime.
+        let policy = self.policy.clone();
+        let addr = self.addr.clone();
+        let key = key.public_key();
+        let verdict = tokio::task::spawn_blocking(move || policy.verify(&addr, &key))
+            .await
+            .map_err(|err| {
+                HandshakeError::HostKey(DeviceConnectionError::HostKeyStore {
+                    addr: self.addr.clone(),
+                    reason: err.to_string(),
+                })
+            })?;
+        verdict.map(|()| true).map_err(HandshakeError::HostKey)
     }
 }
 
 impl RusshTransport {
-    /// Connects, authenticates and opens a PTY shell on `target`.
+    /// Connects, authenticates and opens a PTY shell on `target` with the
+    /// default transport settings (trust on first use, in memory only).
     pub async fn open(target: &SshTarget, login_name: &str) -> Result<Self, DeviceConnectionError> {
-        let addr = target.addr();
-        let config = Arc::new(client_config(target.legacy_algorithms));
-
-        let connect = client::connect(config, (target.host.as_str(), target.port), HostKeyPolicy);
-        let mut handle = tokio::time::timeout(target.connect_timeout, connect)
-            .await
-            .map_err(|_| DeviceConnectionError::ConnectTimeout {
-                addr: addr.clone(),
-                after: target.connect_timeout,
-            })?
-            .map_err(|err| connect_error(&addr, err))?;
-
-        authenticate(&mut handle, target, login_name, &addr).await?;
-        let channel = open_shell(&handle, &addr).await?;
-        Ok(Self {
-            handle,
-            channel,
-            addr,
-        })
+        let dial = TransportSettings::default().dial(target, login_name, "");
+        Self::dial(&dial).await
     }
+
+    /// Connects, checks the host key, authenticates and opens a PTY shell.
+    pub(crate) async fn dial(dial: &Dial) -> Result<Self, DeviceConnectionError> {
+        let span = info_span!("ssh_open", device = %dial.addr, transport = "russh");
+        async {
+            let mut handle = handshake(dial).await?;
+            authenticate(&mut handle, dial).await?;
+            let channel = open_shell(&handle, &dial.addr).await?;
+            Ok(Self {
+                handle,
+                channel,
+                addr: dial.addr.clone(),
+            })
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// TCP connect, key exchange and host-key check, within the connect budget.
+async fn handshake(dial: &Dial) -> Result<Handle<HostKeyCheck>, DeviceConnectionError> {
+    let known_type = dial.host_keys.known_key_type(&dial.addr);
+    let config = Arc::new(client_config(dial.legacy, known_type.as_deref()));
+    let check = HostKeyCheck {
+        policy: dial.host_keys.clone(),
+        addr: dial.addr.clone(),
+    };
+
+    let connect = client::connect(config, (dial.host.as_str(), dial.port), check);
+    tokio::time::timeout(dial.connect_timeout, connect)
+        .await
+        .map_err(|_| DeviceConnectionError::ConnectTimeout {
+            addr: dial.addr.clone(),
+            after: dial.connect_timeout,
+        })?
+        .map_err(|err| match err {
+            HandshakeError::HostKey(err) => err,
+            HandshakeError::Ssh(err) => connect_error(&dial.addr, err),
+        })
 }
 
 impl Transport for RusshTransport {
@@ -96,8 +149,16 @@ impl Transport for RusshTransport {
 }
 
 /// Modern algorithms always; the legacy ones old gear needs only on request.
-fn client_config(legacy: bool) -> client::Config {
+/// A host-key type already recorded for the device is asked for first, so
+/// the device presents the key we know rather than another of its keys.
+fn client_config(legacy: bool, known_key_type: Option<&str>) -> client::Config {
     let mut preferred = Preferred::default();
+    let mut keys: Vec<Algorithm> = preferred
+        .key
+        .iter()
+        .filter(|alg| legacy || **alg != Algorithm::Rsa { hash: None })
+        .cloned()
+        .collect();
     if legacy {
         let mut kexes = preferred.kex.to_vec();
         kexes.extend([kex::DH_G14_SHA1, kex::DH_G1_SHA1, kex::DH_GEX_SHA1]);
@@ -115,6 +176,11 @@ fn client_config(legacy: bool) -> client::Config {
         macs.push(mac::HMAC_SHA1);
         preferred.mac = Cow::Owned(macs);
     }
+    if let Some(known) = known_key_type {
+        // A stable sort keeps our order within each group.
+        keys.sort_by_key(|alg| key_family(alg) != known);
+    }
+    preferred.key = Cow::Owned(keys);
 
     client::Config {
         preferred,
@@ -124,35 +190,85 @@ fn client_config(legacy: bool) -> client::Config {
     }
 }
 
-/// Password first, then keyboard-interactive answering password questions.
+/// The key type a host-key algorithm signs with (`rsa-sha2-512` -> `ssh-rsa`).
+fn key_family(alg: &Algorithm) -> &str {
+    match alg {
+        Algorithm::Rsa { .. } => "ssh-rsa",
+        other => other.as_str(),
+    }
+}
+
+/// Public key first when one is configured, then the password, then
+/// keyboard-interactive answering password questions.
 async fn authenticate(
-    handle: &mut Handle<HostKeyPolicy>,
-    target: &SshTarget,
-    login_name: &str,
-    addr: &str,
+    handle: &mut Handle<HostKeyCheck>,
+    dial: &Dial,
 ) -> Result<(), DeviceConnectionError> {
-    let password = target.password.expose_secret();
-    let result = handle
-        .authenticate_password(login_name, password)
-        .await
-        .map_err(|err| protocol(addr, err))?;
-    if let AuthResult::Success = result {
+    let addr = dial.addr.as_str();
+    if let Some(key) = &dial.client_key
+        && publickey(handle, &dial.login_name, key, addr).await?
+    {
         return Ok(());
     }
 
-    if keyboard_interactive(handle, login_name, password, addr).await? {
-        return Ok(());
+    let password = dial.password.expose_secret();
+    if !password.is_empty() {
+        let result = handle
+            .authenticate_password(dial.login_name.as_str(), password)
+            .await
+            .map_err(|err| protocol(addr, err))?;
+        if let AuthResult::Success = result {
+            return Ok(());
+        }
+        if keyboard_interactive(handle, &dial.login_name, password, addr).await? {
+            return Ok(());
+        }
     }
+
     Err(DeviceConnectionError::Authentication {
         addr: addr.to_string(),
-        username: target.username.clone(),
+        username: dial.username.clone(),
     })
 }
 
-/// Answers every keyboard-interactive question with the password; gives up
-/// after a few rounds so a device asking forever cannot hold the run.
+/// Offers `key`; RSA keys sign with the best hash the server announces,
+/// or SHA-1 (`ssh-rsa`) for servers that announce none.
+async fn publickey(
+    handle: &mut Handle<HostKeyCheck>,
+    login_name: &str,
+    key: &ClientKey,
+    addr: &str,
+) -> Result<bool, DeviceConnectionError> {
+    let private = russh::keys::decode_secret_key(key.pem(), key.passphrase()).map_err(|err| {
+        DeviceConnectionError::ClientKey {
+            addr: addr.to_string(),
+            reason: err.to_string(),
+        }
+    })?;
+    let hash = if private.algorithm().is_rsa() {
+        handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|err| protocol(addr, err))?
+            .flatten()
+    } else {
+        None
+    };
+
+    let signer = PrivateKeyWithHashAlg::new(Arc::new(private), hash);
+    let result = handle
+        .authenticate_publickey(login_name, signer)
+        .await
+        .map_err(|err| protocol(addr, err))?;
+    Ok(matches!(result, AuthResult::Success))
+}
+
+/// Answers keyboard-interactive questions (password questions with the
+/// password, banners to accept with `yes`); a question with no configured
+/// answer fails at once. Gives up after a few rounds so a device asking
+/// forever cannot hold the run.
 async fn keyboard_interactive(
-    handle: &mut Handle<HostKeyPolicy>,
+    handle: &mut Handle<HostKeyCheck>,
     login_name: &str,
     password: &str,
     addr: &str,
@@ -166,7 +282,10 @@ async fn keyboard_interactive(
             KeyboardInteractiveAuthResponse::Success => return Ok(true),
             KeyboardInteractiveAuthResponse::Failure { .. } => return Ok(false),
             KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
-                let answers = prompts.iter().map(|_| password.to_string()).collect();
+                let answers = prompts
+                    .iter()
+                    .map(|p| kbd_answer(&p.prompt, password, addr))
+                    .collect::<Result<Vec<_>, _>>()?;
                 reply = handle
                     .authenticate_keyboard_interactive_respond(answers)
                     .await
@@ -178,7 +297,7 @@ async fn keyboard_interactive(
 }
 
 async fn open_shell(
-    handle: &Handle<HostKeyPolicy>,
+    handle: &Handle<HostKeyCheck>,
     addr: &str,
 ) -> Result<russh::Channel<client::Msg>, DeviceConnectionError> {
     let channel = handle

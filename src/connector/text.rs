@@ -31,6 +31,10 @@ pub fn strip_ansi(text: &str) -> Cow<'_, str> {
 pub fn clean(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw);
     let text = strip_ansi(&text);
+    without_carriage_returns(&text)
+}
+
+fn without_carriage_returns(text: &str) -> String {
     text.replace("\r\n", "\n").replace('\r', "")
 }
 
@@ -51,15 +55,19 @@ pub fn tail(raw: &[u8], bytes: usize) -> String {
 /// Turns the transcript of one command (echo, output, final prompt) into the
 /// command's output alone.
 ///
-/// The echo is the first line that contains the command; the prompt is the
-/// last line; pager lines matching `pager` are dropped. Blank lines at either
-/// end are removed, inner white space is kept.
+/// The echo is the command's text near the start, even when the device
+/// wrapped it over several lines; the prompt is the last line; pager lines
+/// matching `pager` are dropped with the blanks and carriage return that
+/// erase them. Blank lines at either end are removed, inner white space is
+/// kept. Every step is linear in the transcript's size.
 pub fn command_output(transcript: &[u8], command: &str, pager: Option<&Regex>) -> String {
-    let text = clean(transcript);
+    let text = String::from_utf8_lossy(transcript);
+    let text = strip_ansi(&text);
     let text = match pager {
-        Some(re) => re.replace_all(&text, "").into_owned(),
+        Some(re) => re.replace_all(&text, ""),
         None => text,
     };
+    let text = without_carriage_returns(&text);
 
     // Drop the final prompt line.
     let body = match text.rfind('\n') {
@@ -67,17 +75,46 @@ pub fn command_output(transcript: &[u8], command: &str, pager: Option<&Regex>) -
         None => "",
     };
 
-    // Drop the echo: everything up to the end of the line holding the command.
-    let echo = command.trim();
-    let body = match body.find(echo) {
-        Some(idx) if !echo.is_empty() => match body[idx..].find('\n') {
-            Some(nl) => &body[idx + nl + 1..],
-            None => "",
-        },
-        _ => body,
-    };
+    trim_blank_lines(after_echo(body, command)).to_string()
+}
 
-    trim_blank_lines(body).to_string()
+/// Everything after the line where the echo of `command` ends, or `body`
+/// unchanged when no echo is found near its start.
+fn after_echo<'a>(body: &'a str, command: &str) -> &'a str {
+    let Some(end) = echo_end(body, command) else {
+        return body;
+    };
+    match body[end..].find('\n') {
+        Some(nl) => &body[end + nl + 1..],
+        None => "",
+    }
+}
+
+/// Where the echo of `command` ends, allowing the line breaks a device
+/// inserts when it wraps a long command at its own terminal width.
+fn echo_end(body: &str, command: &str) -> Option<usize> {
+    let command = command.trim();
+    if command.is_empty() {
+        return None;
+    }
+
+    // The echo comes first; searching a window keeps this cheap on big outputs.
+    let mut window = (command.len() * 3 + 512).min(body.len());
+    while !body.is_char_boundary(window) {
+        window -= 1;
+    }
+    let head = &body[..window];
+    if let Some(start) = head.find(command) {
+        return Some(start + command.len());
+    }
+
+    let pattern = command
+        .chars()
+        .map(|c| regex::escape(c.encode_utf8(&mut [0; 4])))
+        .collect::<Vec<_>>()
+        .join(r"(?:[ \t]*\n)?");
+    let wrapped = Regex::new(&pattern).ok()?;
+    wrapped.find(head).map(|found| found.end())
 }
 
 /// Removes empty (or white-space only) lines at the start and the end.
@@ -137,6 +174,30 @@ mod tests {
         assert_eq!(
             command_output(raw, "show x", Some(&pager)),
             "line 1\nline 2"
+        );
+    }
+
+    #[test]
+    fn a_long_command_wrapped_by_the_device_is_still_recognised_as_echo() {
+        let command = format!("show interfaces description | include {}", "x".repeat(80));
+        let (first, rest) = command.split_at(80);
+        let raw = format!("{first}\r\n{rest}\r\nGi1/0/1 up\r\nrouter#");
+        assert_eq!(command_output(raw.as_bytes(), &command, None), "Gi1/0/1 up");
+    }
+
+    #[test]
+    fn output_that_repeats_the_command_far_below_is_kept() {
+        let raw = b"show clock\r\n12:00\r\nshow clock\r\nrouter#";
+        assert_eq!(command_output(raw, "show clock", None), "12:00\nshow clock");
+    }
+
+    #[test]
+    fn a_pager_erased_with_a_carriage_return_leaves_no_blanks() {
+        let pager = Regex::new(r"[ \t]*(?:--More--)[ \t]*\r*").unwrap();
+        let raw = b"show x\r\nline 1\r\n --More-- \r\x1b[K  line 2\r\nr#";
+        assert_eq!(
+            command_output(raw, "show x", Some(&pager)),
+            "line 1\n  line 2"
         );
     }
 

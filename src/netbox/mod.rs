@@ -19,7 +19,7 @@ use url::Url;
 pub use types::{Device, IpRef, JournalEntry, JournalKind, NamedRef, NewJournalEntry, Service};
 
 /// Everything that can go wrong talking to NetBox.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum NetboxError {
     /// NetBox could not be reached at all.
     #[error("NetBox at {url} is unreachable: {reason}")]
@@ -199,6 +199,19 @@ impl NetboxClient {
         )
         .instrument(span)
         .await
+    }
+
+    /// The id of the device's journal entry whose text contains `marker`, if any.
+    pub async fn find_journal_entry(&self, device_id: u64, marker: &str) -> Result<Option<u64>, NetboxError> {
+        let path = format!(
+            "api/extras/journal-entries/?assigned_object_type=dcim.device&assigned_object_id={device_id}&q={}&limit=1",
+            url::form_urlencoded::byte_serialize(marker.as_bytes()).collect::<String>()
+        );
+        let page: types::Page<JournalEntry> = self
+            .get_json(&path, &format!("journal entries of device {device_id}"))
+            .instrument(info_span!("netbox.find_journal", device_id))
+            .await?;
+        Ok(page.results.first().map(|entry| entry.id))
     }
 
     fn page_url(&self, path: &str) -> String {

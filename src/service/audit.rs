@@ -1,15 +1,22 @@
 //! Audit: every execution becomes a NetBox journal entry on its device.
 //!
-//! This module composes the entry (Markdown, never a secret) and writes it.
-//! Known gap (#5): entries are written synchronously; a NetBox outage loses
-//! them until the durable outbox lands.
+//! This module composes the entry (Markdown, never a secret) and hands it to
+//! the durable [`Outbox`]. A run is committed as "outcome unknown" before
+//! the device is touched, then completed with its outcome, so a crash in
+//! between still leaves a record; if the store cannot take the record, the
+//! run does not start.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
+
+use super::outbox::{Delivery, Outbox, OutboxError};
 use crate::netbox::{JournalKind, NetboxClient, NewJournalEntry};
 
-/// Journal text beyond this many characters of output is cut, with a note.
-const MAX_OUTPUT_CHARS: usize = 20_000;
+/// Output beyond this many characters is cut from the journal, with a note
+/// and a digest of the whole; NetBox refuses request bodies of a few MB.
+const MAX_OUTPUT_CHARS: usize = 200_000;
 
 /// What happened, as the journal records it.
 pub struct AuditRecord<'a> {
@@ -33,81 +40,145 @@ pub struct AuditRecord<'a> {
     pub duration: Duration,
     /// Connection attempts made.
     pub attempts: u32,
-    /// Output on success, or the error text on failure.
-    pub outcome: Result<&'a str, &'a str>,
+    /// Output on success, the error text on failure, `None` while running.
+    pub outcome: Option<Result<&'a str, &'a str>>,
 }
 
-/// Where the journal entry went.
+/// Where the journal entry stands when the API answers.
 #[derive(Debug, Clone)]
 pub enum JournalOutcome {
     /// NetBox stored it.
-    Written {
+    Delivered {
+        /// Audit id (in the journal text and the outbox).
+        audit_id: String,
         /// Journal entry id.
         id: u64,
         /// Its page in NetBox.
         url: String,
     },
-    /// NetBox did not take it.
-    Failed {
-        /// Why.
+    /// Committed to the outbox; the sender delivers it when NetBox takes it.
+    Pending {
+        /// Audit id (in the journal text and the outbox).
+        audit_id: String,
+        /// Why it is not delivered yet.
         reason: String,
     },
 }
 
 impl JournalOutcome {
-    /// The journal entry id, when written.
+    /// The journal entry id, when delivered.
     pub fn id(&self) -> Option<u64> {
         match self {
-            Self::Written { id, .. } => Some(*id),
-            Self::Failed { .. } => None,
+            Self::Delivered { id, .. } => Some(*id),
+            Self::Pending { .. } => None,
+        }
+    }
+
+    /// The audit id.
+    pub fn audit_id(&self) -> &str {
+        match self {
+            Self::Delivered { audit_id, .. } | Self::Pending { audit_id, .. } => audit_id,
         }
     }
 }
 
-/// Writes `record` to NetBox; a failure is reported, never raised.
-pub async fn record(netbox: &NetboxClient, record: &AuditRecord<'_>) -> JournalOutcome {
-    let entry = NewJournalEntry {
+/// Commits journal entries and waits a bounded time for their delivery.
+pub struct Auditor {
+    outbox: Arc<Outbox>,
+    netbox: NetboxClient,
+    wait_for_delivery: Duration,
+}
+
+impl Auditor {
+    /// An auditor over `outbox`; answers wait at most `wait_for_delivery`.
+    pub fn new(outbox: Arc<Outbox>, netbox: NetboxClient, wait_for_delivery: Duration) -> Self {
+        Self { outbox, netbox, wait_for_delivery }
+    }
+
+    /// The outbox, for the backlog endpoint.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// Commits a run about to start, as "outcome unknown", held for `hold`.
+    pub async fn begin(&self, audit_id: &str, record: &AuditRecord<'_>, hold: Duration) -> Result<(), OutboxError> {
+        let entry = entry_for(audit_id, record);
+        self.outbox.commit(audit_id, &entry, hold).await
+    }
+
+    /// Completes a begun run with its outcome and delivers it.
+    pub async fn complete(&self, audit_id: &str, record: &AuditRecord<'_>) -> JournalOutcome {
+        let entry = entry_for(audit_id, record);
+        if let Err(err) = self.outbox.complete(audit_id, entry.kind, &entry.comments).await {
+            // The "outcome unknown" entry is still committed and will be sent.
+            tracing::error!(error = %err, audit_id, "could not store the run's outcome");
+            return JournalOutcome::Pending { audit_id: audit_id.to_string(), reason: err.to_string() };
+        }
+        self.deliver(audit_id).await
+    }
+
+    /// Commits and delivers a record of a run that never started.
+    pub async fn record(&self, audit_id: &str, record: &AuditRecord<'_>) -> Result<JournalOutcome, OutboxError> {
+        let entry = entry_for(audit_id, record);
+        self.outbox.commit(audit_id, &entry, Duration::from_secs(60)).await?;
+        Ok(self.deliver(audit_id).await)
+    }
+
+    /// Sends now in the background, waiting at most `wait_for_delivery`;
+    /// an unfinished send carries on after the answer is gone.
+    async fn deliver(&self, audit_id: &str) -> JournalOutcome {
+        let outbox = self.outbox.clone();
+        let id = audit_id.to_string();
+        let send = tokio::spawn(async move { outbox.deliver_claimed(&id).await });
+
+        let pending = |reason: String| JournalOutcome::Pending { audit_id: audit_id.to_string(), reason };
+        match tokio::time::timeout(self.wait_for_delivery, send).await {
+            Ok(Ok(Delivery::Delivered(id))) => JournalOutcome::Delivered {
+                audit_id: audit_id.to_string(),
+                id,
+                url: self.netbox.journal_entry_url(id),
+            },
+            Ok(Ok(Delivery::Pending { last_error })) => {
+                pending(last_error.unwrap_or_else(|| "NetBox has not taken it yet".into()))
+            }
+            Ok(Err(join)) => pending(format!("the delivery task failed: {join}")),
+            Err(_) => pending("NetBox is slow; delivery continues in the background".into()),
+        }
+    }
+}
+
+fn entry_for(audit_id: &str, record: &AuditRecord<'_>) -> NewJournalEntry {
+    let kind = match record.outcome {
+        Some(Ok(_)) => JournalKind::Success,
+        Some(Err(_)) => JournalKind::Danger,
+        None => JournalKind::Warning,
+    };
+    NewJournalEntry {
         assigned_object_type: "dcim.device",
         assigned_object_id: record.device_id,
-        kind: if record.outcome.is_ok() {
-            JournalKind::Success
-        } else {
-            JournalKind::Danger
-        },
-        comments: compose(record),
-    };
-    match netbox.create_journal_entry(&entry).await {
-        Ok(stored) => JournalOutcome::Written {
-            id: stored.id,
-            url: netbox.journal_entry_url(stored.id),
-        },
-        Err(err) => {
-            tracing::error!(error = %err, device_id = record.device_id, "journal entry not written");
-            JournalOutcome::Failed {
-                reason: err.to_string(),
-            }
-        }
+        kind,
+        comments: compose(audit_id, record),
     }
 }
 
 /// The Markdown body of the journal entry.
-pub fn compose(record: &AuditRecord<'_>) -> String {
-    let verdict = match record.outcome {
-        Ok(_) => "succeeded",
-        Err(_) => "failed",
+pub fn compose(audit_id: &str, record: &AuditRecord<'_>) -> String {
+    let command = record.command_sent.replace('`', "'");
+    let mut text = match record.outcome {
+        Some(outcome) => format!(
+            "**netbox-toolkit** ran `{command}` ({} in {} ms, {} attempt{})\n\n",
+            if outcome.is_ok() { "succeeded" } else { "failed" },
+            record.duration.as_millis(),
+            record.attempts,
+            if record.attempts == 1 { "" } else { "s" },
+        ),
+        None => format!(
+            "**netbox-toolkit** started `{command}`; the outcome is unknown because the service \
+             stopped before the run finished\n\n"
+        ),
     };
-    let mut text = format!(
-        "**netbox-toolkit** ran `{}` ({verdict} in {} ms, {} attempt{})\n\n",
-        record.command_sent.replace('`', "'"),
-        record.duration.as_millis(),
-        record.attempts,
-        if record.attempts == 1 { "" } else { "s" },
-    );
 
-    text.push_str(&format!(
-        "- catalogue command: `{}`\n",
-        record.command_name.replace('`', "'")
-    ));
+    text.push_str(&format!("- catalogue command: `{}`\n", record.command_name.replace('`', "'")));
     text.push_str(&format!("- requested by: {}\n", record.requested_by));
     if let Some(platform) = record.platform {
         text.push_str(&format!("- platform: {platform}\n"));
@@ -116,29 +187,34 @@ pub fn compose(record: &AuditRecord<'_>) -> String {
         text.push_str(&format!("- target: {target}\n"));
     }
     text.push_str(&format!("- request id: {}\n", record.request_id));
+    text.push_str(&format!("- audit id: {audit_id}\n"));
     if let Some(notes) = record.notes.filter(|n| !n.trim().is_empty()) {
-        text.push_str(&format!("- notes: {}\n", notes.replace('\n', " ")));
+        text.push_str(&format!("- notes: {}\n", notes.replace(['\n', '\r'], " ")));
     }
 
     match record.outcome {
-        Ok(output) => text.push_str(&format!("\n{}", fenced(output))),
-        Err(error) => text.push_str(&format!("\n**Error:** {error}\n")),
+        Some(Ok(output)) => text.push_str(&format!("\n{}", fenced(output))),
+        Some(Err(error)) => text.push_str(&format!("\n**Error:** {error}\n")),
+        None => {}
     }
     text
 }
 
 /// A Markdown code block that no backtick run in `body` can close early.
 fn fenced(body: &str) -> String {
-    let (body, cut) = match body.char_indices().nth(MAX_OUTPUT_CHARS) {
+    let (shown, cut) = match body.char_indices().nth(MAX_OUTPUT_CHARS) {
         Some((idx, _)) => (&body[..idx], true),
         None => (body, false),
     };
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let longest = shown.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
-    let mut text = format!("{fence}text\n{body}\n{fence}\n");
+    let mut text = format!("{fence}text\n{shown}\n{fence}\n");
     if cut {
+        let digest = Sha256::digest(body.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         text.push_str(&format!(
-            "\n_Output cut after {MAX_OUTPUT_CHARS} characters._\n"
+            "\n_Output cut after {MAX_OUTPUT_CHARS} of {} characters; SHA-256 of the whole output: {hex}._\n",
+            body.chars().count()
         ));
     }
     text
@@ -148,14 +224,14 @@ fn fenced(body: &str) -> String {
 mod tests {
     use super::*;
 
-    fn record<'a>(outcome: Result<&'a str, &'a str>) -> AuditRecord<'a> {
+    fn record<'a>(outcome: Option<Result<&'a str, &'a str>>) -> AuditRecord<'a> {
         AuditRecord {
             device_id: 7,
             command_name: "show version",
             command_sent: "show version",
             platform: Some("cisco_ios"),
             target: Some("192.0.2.1:22"),
-            requested_by: "api client 127.0.0.1",
+            requested_by: "API client at 127.0.0.1",
             request_id: "r-1",
             notes: Some("change 42"),
             duration: Duration::from_millis(420),
@@ -165,32 +241,37 @@ mod tests {
     }
 
     #[test]
-    fn a_successful_run_records_command_output_and_notes() {
-        let text = compose(&record(Ok("Cisco IOS Software")));
-        assert!(
-            text.contains("ran `show version` (succeeded in 420 ms, 1 attempt)"),
-            "{text}"
-        );
+    fn a_successful_run_records_command_output_notes_and_audit_id() {
+        let text = compose("a-1", &record(Some(Ok("Cisco IOS Software"))));
+        assert!(text.contains("ran `show version` (succeeded in 420 ms, 1 attempt)"), "{text}");
         assert!(text.contains("- notes: change 42"));
+        assert!(text.contains("- audit id: a-1"));
         assert!(text.contains("```text\nCisco IOS Software\n```"));
     }
 
     #[test]
     fn a_failed_run_records_the_error() {
-        let text = compose(&record(Err("device refused the login")));
+        let text = compose("a-1", &record(Some(Err("device refused the login"))));
         assert!(text.contains("failed in 420 ms"));
         assert!(text.contains("**Error:** device refused the login"));
     }
 
     #[test]
-    fn backticks_in_output_cannot_close_the_code_block() {
-        let text = fenced("a ``` b");
-        assert!(text.starts_with("````text\n"), "{text}");
+    fn a_run_in_progress_says_its_outcome_is_unknown() {
+        let text = compose("a-1", &record(None));
+        assert!(text.contains("outcome is unknown"), "{text}");
     }
 
     #[test]
-    fn long_output_is_cut_with_a_note() {
+    fn backticks_in_output_cannot_close_the_code_block() {
+        assert!(fenced("a ``` b").starts_with("````text\n"));
+    }
+
+    #[test]
+    fn long_output_is_cut_with_a_note_and_a_digest_of_the_whole() {
         let text = fenced(&"x".repeat(MAX_OUTPUT_CHARS + 10));
-        assert!(text.contains("_Output cut after"));
+        assert!(text.contains(&format!("cut after {MAX_OUTPUT_CHARS} of {} characters", MAX_OUTPUT_CHARS + 10)));
+        assert!(text.contains("SHA-256 of the whole output: "));
+        assert!(text.len() < MAX_OUTPUT_CHARS + 300);
     }
 }

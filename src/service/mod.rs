@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod catalogue;
+pub mod outbox;
 pub mod ratelimit;
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
+use moka::future::Cache;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::config::{CredentialsConfig, ExecutionConfig, SshConfig};
@@ -22,7 +24,7 @@ use crate::connector::{
     Connector, ConnectorError, ConnectorFactory, SshTarget, UnsupportedPlatformError,
 };
 use crate::netbox::{Device, NetboxClient, NetboxError};
-pub use audit::JournalOutcome;
+pub use audit::{Auditor, JournalOutcome};
 pub use catalogue::{Catalogue, CatalogueCommand, CommandKind};
 pub use ratelimit::{DeviceRateLimiter, RateLimited};
 
@@ -70,6 +72,9 @@ pub enum ServiceError {
     /// The device could not be reached or did not run the command.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
+    /// The audit store cannot take the run's record, so the run does not start.
+    #[error(transparent)]
+    Audit(#[from] outbox::OutboxError),
     /// The request ran out of time across attempts.
     #[error(
         "no attempt succeeded within the request's deadline of {deadline:?}; last error: {last_error}"
@@ -103,6 +108,9 @@ impl ServiceError {
             Self::InvalidRequest { .. } => {
                 "Correct the request as described and send it again.".into()
             }
+            Self::Audit(_) => "No run starts without its audit record; fix the audit store \
+                 (disk space, permissions, database) and try again."
+                .into(),
             Self::DeadlineExceeded { .. } => {
                 "The device kept failing transiently; check it is reachable and not overloaded, \
                  then try again, or raise `timeout_s`."
@@ -171,9 +179,19 @@ impl From<ServiceError> for ExecutionFailure {
     }
 }
 
+/// A device as NetBox describes it, with the port of its `ssh` service.
+#[derive(Debug, Clone)]
+pub struct DeviceInfo {
+    /// The NetBox device.
+    pub device: Device,
+    /// The first port of the device's `ssh` service, if it has one.
+    pub ssh_port: Option<u16>,
+}
+
 /// A catalogue command resolved for one device.
 struct Plan<'a> {
     device: Device,
+    ssh_port: Option<u16>,
     connector: Connector,
     command: &'a CatalogueCommand,
 }
@@ -181,6 +199,8 @@ struct Plan<'a> {
 /// Runs catalogue commands on NetBox devices.
 pub struct CommandService {
     netbox: NetboxClient,
+    devices: Cache<u64, DeviceInfo>,
+    auditor: Auditor,
     factory: ConnectorFactory,
     catalogue: Catalogue,
     limiter: DeviceRateLimiter,
@@ -190,9 +210,13 @@ pub struct CommandService {
 }
 
 impl CommandService {
-    /// Wires the service from its parts.
+    /// Wires the service from its parts; NetBox device lookups are cached
+    /// for `cache_ttl`, which also carries runs through short NetBox outages.
+    #[allow(clippy::too_many_arguments)] // Wiring only; every part is distinct.
     pub fn new(
         netbox: NetboxClient,
+        cache_ttl: Duration,
+        auditor: Auditor,
         factory: ConnectorFactory,
         catalogue: Catalogue,
         limiter: DeviceRateLimiter,
@@ -200,8 +224,14 @@ impl CommandService {
         ssh: SshConfig,
         execution: ExecutionConfig,
     ) -> Arc<Self> {
+        let devices = Cache::builder()
+            .time_to_live(cache_ttl)
+            .max_capacity(100_000)
+            .build();
         Arc::new(Self {
             netbox,
+            devices,
+            auditor,
             factory,
             catalogue,
             limiter,
@@ -216,6 +246,23 @@ impl CommandService {
         &self.netbox
     }
 
+    /// The auditor, for the outbox backlog.
+    pub fn auditor(&self) -> &Auditor {
+        &self.auditor
+    }
+
+    /// A device and its SSH port, from the cache or from NetBox (both
+    /// lookups at once).
+    pub async fn device_info(&self, device_id: u64) -> Result<DeviceInfo, NetboxError> {
+        let fetch = async {
+            let (device, service) =
+                tokio::try_join!(self.netbox.device(device_id), self.netbox.device_service(device_id, "ssh"))?;
+            let ssh_port = service.and_then(|s| s.ports.first().copied());
+            Ok::<_, NetboxError>(DeviceInfo { device, ssh_port })
+        };
+        self.devices.try_get_with(device_id, fetch).await.map_err(|err| (*err).clone())
+    }
+
     /// Every supported platform slug.
     pub fn supported_platforms(&self) -> Vec<String> {
         self.factory.supported()
@@ -226,7 +273,7 @@ impl CommandService {
         &self,
         device_id: u64,
     ) -> Result<(Device, String, Vec<CatalogueCommand>), ServiceError> {
-        let device = self.netbox.device(device_id).await?;
+        let device = self.device_info(device_id).await?.device;
         let connector = self.connector_for(&device)?;
         let slug = connector.platform().slug().to_string();
         let commands = self.catalogue.for_platform(&slug).cloned().collect();
@@ -256,14 +303,14 @@ impl CommandService {
         let started = Instant::now();
         let timeout = self.command_timeout(request.timeout)?;
 
-        let device = self
-            .netbox
-            .device(request.device_id)
+        let info = self
+            .device_info(request.device_id)
             .await
             .map_err(ServiceError::from)?;
+        let device = info.device.clone();
         tracing::Span::current().record("device", device.label());
 
-        let plan = match self.plan(device.clone(), &request.command) {
+        let plan = match self.plan(info, &request.command) {
             Ok(plan) => plan,
             Err(error @ ServiceError::UnknownCommand { .. }) => return Err(error.into()),
             Err(error) => return Err(self.refused(&device, &request, error, started).await),
@@ -278,17 +325,30 @@ impl CommandService {
             .into());
         }
 
-        let target = match self.target(&plan.device).await {
+        let target = match self.target(&plan) {
             Ok(target) => target,
             Err(error) => return Err(self.refused(&device, &request, error, started).await),
         };
-        let (result, attempts) = self.run_with_retries(&plan, &target, timeout).await;
-        self.finish(plan, target, &request, result, attempts, started)
+
+        // The record is committed before the device is touched: no run without audit.
+        let audit_id = uuid::Uuid::new_v4().to_string();
+        let deadline = self.deadline(timeout);
+        let addr = target.addr();
+        let begun = self.audit_record(&plan, &request, Some(&addr), started, 0, None);
+        let hold = deadline + Duration::from_secs(60);
+        self.auditor
+            .begin(&audit_id, &begun, hold)
+            .await
+            .map_err(ServiceError::from)?;
+
+        let (result, attempts) = self.run_with_retries(&plan, &target, timeout, deadline).await;
+        self.finish(plan, &addr, &audit_id, &request, result, attempts, started)
             .await
     }
 
     /// Resolves the connector and the catalogue command for a device.
-    fn plan<'a>(&'a self, device: Device, name: &str) -> Result<Plan<'a>, ServiceError> {
+    fn plan<'a>(&'a self, info: DeviceInfo, name: &str) -> Result<Plan<'a>, ServiceError> {
+        let DeviceInfo { device, ssh_port } = info;
         let connector = self.connector_for(&device)?;
         let slug = connector.platform().slug();
         let command =
@@ -306,6 +366,7 @@ impl CommandService {
                 })?;
         Ok(Plan {
             device,
+            ssh_port,
             connector,
             command,
         })
@@ -330,15 +391,15 @@ impl CommandService {
     }
 
     /// Host from the primary IP; port from the device's `ssh` service, else 22.
-    async fn target(&self, device: &Device) -> Result<SshTarget, ServiceError> {
-        let host = device
+    fn target(&self, plan: &Plan<'_>) -> Result<SshTarget, ServiceError> {
+        let host = plan
+            .device
             .primary_host()
             .ok_or_else(|| ServiceError::NoPrimaryIp {
-                device: device.label(),
+                device: plan.device.label(),
             })?
             .to_string();
-        let service = self.netbox.device_service(device.id, "ssh").await?;
-        let port = service.and_then(|s| s.ports.first().copied()).unwrap_or(22);
+        let port = plan.ssh_port.unwrap_or(22);
 
         Ok(SshTarget {
             host,
@@ -351,14 +412,20 @@ impl CommandService {
         })
     }
 
+    /// One deadline for the whole run: the command timeout plus the connect
+    /// and login budgets of every attempt.
+    fn deadline(&self, timeout: Duration) -> Duration {
+        timeout + self.attempt_budget() * self.execution.attempts
+    }
+
     /// Retries transient failures with exponential backoff and jitter, all
-    /// inside one deadline: the command timeout plus the connect and login
-    /// budgets of every attempt.
+    /// inside `deadline`.
     async fn run_with_retries(
         &self,
         plan: &Plan<'_>,
         target: &SshTarget,
         timeout: Duration,
+        deadline: Duration,
     ) -> (Result<String, ServiceError>, u32) {
         let attempts = AtomicU32::new(0);
         let backoff = ExponentialBuilder::default()
@@ -367,7 +434,6 @@ impl CommandService {
             .with_max_delay(Duration::from_millis(self.execution.max_delay_ms))
             .with_max_times(self.execution.attempts.saturating_sub(1) as usize)
             .with_jitter();
-        let deadline = timeout + self.attempt_budget() * self.execution.attempts;
 
         let attempt = || async {
             attempts.fetch_add(1, Ordering::Relaxed);
@@ -414,46 +480,69 @@ impl CommandService {
             notes: request.notes.as_deref(),
             duration: started.elapsed(),
             attempts: 0,
-            outcome: Err(&message),
+            outcome: Some(Err(&message)),
         };
-        let journal = audit::record(&self.netbox, &record).await;
         warn!(error = %message, "run refused");
+
+        let audit_id = uuid::Uuid::new_v4().to_string();
+        let journal = match self.auditor.record(&audit_id, &record).await {
+            Ok(journal) => Some(journal),
+            Err(err) => {
+                tracing::error!(error = %err, "the refusal could not be recorded");
+                None
+            }
+        };
         ExecutionFailure {
             error,
             attempts: 0,
-            journal: Some(journal),
+            journal,
         }
     }
 
+    /// The audit record of a planned run; `outcome` is `None` while it runs.
+    fn audit_record<'a>(
+        &self,
+        plan: &'a Plan<'_>,
+        request: &'a ExecuteRequest,
+        target: Option<&'a str>,
+        started: Instant,
+        attempts: u32,
+        outcome: Option<Result<&'a str, &'a str>>,
+    ) -> audit::AuditRecord<'a> {
+        audit::AuditRecord {
+            device_id: plan.device.id,
+            command_name: &plan.command.name,
+            command_sent: &plan.command.command,
+            platform: Some(plan.connector.platform().slug()),
+            target,
+            requested_by: &request.requested_by,
+            request_id: &request.request_id,
+            notes: request.notes.as_deref(),
+            duration: started.elapsed(),
+            attempts,
+            outcome,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)] // The run's facts, gathered once for audit and answer.
     async fn finish(
         &self,
         plan: Plan<'_>,
-        target: SshTarget,
+        addr: &str,
+        audit_id: &str,
         request: &ExecuteRequest,
         result: Result<String, ServiceError>,
         attempts: u32,
         started: Instant,
     ) -> Result<ExecutionReport, ExecutionFailure> {
         let error_text = result.as_ref().err().map(ToString::to_string);
-        let addr = target.addr();
-        let record = audit::AuditRecord {
-            device_id: plan.device.id,
-            command_name: &plan.command.name,
-            command_sent: &plan.command.command,
-            platform: Some(plan.connector.platform().slug()),
-            target: Some(&addr),
-            requested_by: &request.requested_by,
-            request_id: &request.request_id,
-            notes: request.notes.as_deref(),
-            duration: started.elapsed(),
-            attempts,
-            outcome: match (&result, &error_text) {
-                (Ok(output), _) => Ok(output.as_str()),
-                (Err(_), Some(text)) => Err(text.as_str()),
-                (Err(_), None) => Err("unknown error"),
-            },
+        let outcome = match (&result, &error_text) {
+            (Ok(output), _) => Ok(output.as_str()),
+            (Err(_), Some(text)) => Err(text.as_str()),
+            (Err(_), None) => Err("unknown error"),
         };
-        let journal = audit::record(&self.netbox, &record).await;
+        let record = self.audit_record(&plan, request, Some(addr), started, attempts, Some(outcome));
+        let journal = self.auditor.complete(audit_id, &record).await;
 
         match result {
             Ok(output) => {

@@ -158,7 +158,7 @@ impl TestApp {
     /// Starts the service with `config` (TOML text) on a free port.
     pub async fn spawn(config: &str) -> TestApp {
         let settings = Settings::from_toml(config).expect("test configuration is valid");
-        let app = Application::build(&settings).expect("the service starts");
+        let app = Application::build(&settings).await.expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run());
         TestApp {
