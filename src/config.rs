@@ -11,7 +11,11 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::connector::PlatformDef;
+use crate::connector::hostkeys::HostKeyMode;
+use crate::connector::transport::TransportKind;
 
 /// Why the configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +93,12 @@ pub struct CredentialsConfig {
     /// Enable secret, for platforms with privilege escalation.
     #[serde(default)]
     pub enable_secret: Option<SecretString>,
+    /// Private key for public-key login, tried before the password.
+    #[serde(default)]
+    pub private_key_path: Option<PathBuf>,
+    /// Passphrase of that key.
+    #[serde(default)]
+    pub private_key_passphrase: Option<SecretString>,
 }
 
 /// SSH behaviour.
@@ -103,6 +113,18 @@ pub struct SshConfig {
     pub legacy_algorithms: bool,
     /// Cap on one command's output, bytes.
     pub max_output_bytes: usize,
+    /// Platform slugs whose devices get the legacy algorithm profile.
+    pub legacy_platforms: BTreeSet<String>,
+    /// Host keys seen and accepted; in memory only when unset.
+    pub known_hosts_path: Option<PathBuf>,
+    /// `tofu` (trust on first use), `strict` or `accept_any`.
+    pub host_key_mode: HostKeyMode,
+    /// The SSH implementation tried first: `russh` or `libssh2`.
+    pub primary_transport: TransportKind,
+    /// Per-platform choice of the implementation tried first.
+    pub primary_transport_by_platform: BTreeMap<String, TransportKind>,
+    /// Try the other implementation when the first cannot negotiate.
+    pub fallback_transport: bool,
 }
 
 /// How commands run and retry.
@@ -214,6 +236,12 @@ impl Default for SshConfig {
             login_timeout_s: 15,
             legacy_algorithms: false,
             max_output_bytes: 32 * 1024 * 1024,
+            legacy_platforms: BTreeSet::new(),
+            known_hosts_path: None,
+            host_key_mode: HostKeyMode::Tofu,
+            primary_transport: TransportKind::Russh,
+            primary_transport_by_platform: BTreeMap::new(),
+            fallback_transport: true,
         }
     }
 }

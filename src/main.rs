@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use netbox_toolkit::config::Settings;
+use netbox_toolkit::connector::hostkeys::HostKeyStore;
 use netbox_toolkit::startup::Application;
 use netbox_toolkit::{api, telemetry};
 
@@ -29,6 +30,14 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// List, accept or forget recorded SSH host keys.
+    HostKeys {
+        /// The host-key store (`ssh.known_hosts_path` of the service).
+        #[arg(long)]
+        store: PathBuf,
+        #[command(subcommand)]
+        action: HostKeyAction,
+    },
     /// Ask a running service whether it is up (for container health checks).
     Health {
         /// The health endpoint.
@@ -37,10 +46,31 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum HostKeyAction {
+    /// Print every recorded key.
+    List,
+    /// Trust a key for `host:port` (after a change was verified out of band).
+    Accept {
+        /// `host:port` as the error message names it.
+        addr: String,
+        /// Key type, e.g. `ssh-ed25519`.
+        key_type: String,
+        /// SHA-256 fingerprint, e.g. `SHA256:...`.
+        fingerprint: String,
+    },
+    /// Drop the record for `host:port`; the next connection records a key anew.
+    Forget {
+        /// `host:port`.
+        addr: String,
+    },
+}
+
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { config } => serve(config),
         Command::Health { url } => health(&url),
+        Command::HostKeys { store, action } => host_keys(&store, action),
         Command::Openapi => match api::openapi_json() {
             Ok(json) => {
                 println!("{json}");
@@ -97,6 +127,30 @@ fn health(url: &str) -> ExitCode {
         Ok(_) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {url} is not healthy: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn host_keys(store: &std::path::Path, action: HostKeyAction) -> ExitCode {
+    let result = HostKeyStore::open(store).and_then(|store| match action {
+        HostKeyAction::List => store.entries().map(|entries| {
+            for (addr, record) in entries {
+                println!("{addr} {} {} (since {})", record.key_type, record.fingerprint, record.first_seen);
+            }
+        }),
+        HostKeyAction::Accept { addr, key_type, fingerprint } => {
+            store.accept(&addr, &key_type, &fingerprint).map(|_| println!("accepted {key_type} {fingerprint} for {addr}"))
+        }
+        HostKeyAction::Forget { addr } => store.forget(&addr).map(|existed| match existed {
+            true => println!("forgot the key of {addr}"),
+            false => println!("no key was recorded for {addr}"),
+        }),
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

@@ -13,6 +13,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::config::Settings;
+use crate::connector::hostkeys::{HostKeyPolicy, HostKeyStore};
+use crate::connector::transport::{ClientKey, TransportSettings};
 use crate::connector::{
     ConnectorFactory, ConnectorSettings, PlatformRegistry, platform::PlatformTableError,
 };
@@ -33,6 +35,14 @@ pub enum StartupError {
     /// The NetBox client could not be built.
     #[error(transparent)]
     Netbox(#[from] NetboxError),
+    /// The host-key store or the client key could not be read.
+    #[error("cannot read {what}: {reason}; check the path in the configuration")]
+    Ssh {
+        /// Which file.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// The audit store could not be opened.
     #[error(transparent)]
     Audit(#[from] OutboxError),
@@ -124,7 +134,8 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
             login_timeout: Duration::from_secs(settings.ssh.login_timeout_s),
             max_output_bytes: settings.ssh.max_output_bytes,
         },
-    );
+    )
+    .with_transport(transport_settings(settings)?);
     let limiter = DeviceRateLimiter::new(
         settings.rate_limit.runs,
         Duration::from_secs(settings.rate_limit.window_s),
@@ -141,4 +152,36 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
         settings.ssh.clone(),
         settings.execution.clone(),
     ))
+}
+
+/// Host-key policy, legacy platforms, transport order and client key.
+fn transport_settings(settings: &Settings) -> Result<TransportSettings, StartupError> {
+    let ssh = &settings.ssh;
+    let store = match &ssh.known_hosts_path {
+        Some(path) => HostKeyStore::open(path).map_err(|err| StartupError::Ssh {
+            what: "the host-key store (ssh.known_hosts_path)",
+            reason: err.to_string(),
+        })?,
+        None => HostKeyStore::in_memory(),
+    };
+    let client_key = match &settings.credentials.private_key_path {
+        Some(path) => Some(
+            ClientKey::load(path, settings.credentials.private_key_passphrase.clone()).map_err(
+                |err| StartupError::Ssh {
+                    what: "the private key (credentials.private_key_path)",
+                    reason: err.to_string(),
+                },
+            )?,
+        ),
+        None => None,
+    };
+
+    Ok(TransportSettings {
+        host_keys: HostKeyPolicy { store: Arc::new(store), mode: ssh.host_key_mode },
+        legacy_platforms: ssh.legacy_platforms.clone(),
+        primary: ssh.primary_transport,
+        primary_by_platform: ssh.primary_transport_by_platform.clone(),
+        fallback: ssh.fallback_transport,
+        client_key,
+    })
 }

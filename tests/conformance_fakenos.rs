@@ -66,7 +66,11 @@ fn target(name: &str) -> (String, SshTarget) {
         .devices
         .get(name)
         .unwrap_or_else(|| panic!("the testbed has no device {name}"));
-    let var = |key: &str| env.get(key).cloned().unwrap_or_else(|| panic!("testbed.env has no {key}"));
+    let var = |key: &str| {
+        env.get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("testbed.env has no {key}"))
+    };
 
     let target = SshTarget {
         host: device.host.clone().expect("seeded host"),
@@ -124,12 +128,18 @@ async fn conforms(case: Case) {
     let mut session = connector.connect(&target).await.unwrap();
     let prompt = session.prompt().to_string();
     assert!(prompt.starts_with(case.device), "{slug}: prompt {prompt:?}");
-    assert!(!platform.is_exec_prompt(&prompt), "{slug}: still in exec mode: {prompt}");
+    assert!(
+        !platform.is_exec_prompt(&prompt),
+        "{slug}: still in exec mode: {prompt}"
+    );
 
     // The paging commands the driver sent at login are accepted.
     for command in &platform.def.on_open {
         let result = session.run(command, COMMAND_TIMEOUT).await;
-        assert!(result.is_ok(), "{slug}: `{command}` was refused: {result:?}");
+        assert!(
+            result.is_ok(),
+            "{slug}: `{command}` was refused: {result:?}"
+        );
     }
 
     // A show command returns the device's output, without echo or prompt.
@@ -138,8 +148,14 @@ async fn conforms(case: Case) {
         .await
         .unwrap();
     assert!(output.contains(case.version_marker), "{slug}: {output}");
-    assert!(!output.contains(case.version_command), "{slug}: echo left in output");
-    assert!(!output.trim_end().ends_with(&prompt), "{slug}: prompt left in output");
+    assert!(
+        !output.contains(case.version_command),
+        "{slug}: echo left in output"
+    );
+    assert!(
+        !output.trim_end().ends_with(&prompt),
+        "{slug}: prompt left in output"
+    );
 
     // An invalid command is a rejection.
     let err = session
@@ -148,14 +164,21 @@ async fn conforms(case: Case) {
         .err()
         .unwrap_or_else(|| panic!("{slug}: an invalid command must be rejected"));
     assert!(
-        matches!(err, ConnectorError::Execution(CommandExecutionError::Rejected { .. })),
+        matches!(
+            err,
+            ConnectorError::Execution(CommandExecutionError::Rejected { .. })
+        ),
         "{slug}: {err}"
     );
 
     if !case.config_lines.is_empty() {
         let lines: Vec<String> = case.config_lines.iter().map(|l| l.to_string()).collect();
         session.configure(&lines, COMMAND_TIMEOUT).await.unwrap();
-        assert_eq!(session.prompt(), prompt, "{slug}: back from configuration mode");
+        assert_eq!(
+            session.prompt(),
+            prompt,
+            "{slug}: back from configuration mode"
+        );
     }
     session.close().await;
 }
@@ -177,7 +200,7 @@ async fn arista_eos_conforms_on_fakenos() {
     conforms(Case {
         device: "eos1",
         version_command: "show version",
-        version_marker: "Arista",
+        version_marker: "Software image version",
         fakenos_unknown: false,
         config_lines: &["no logging console"],
     })
@@ -201,7 +224,7 @@ async fn cisco_nxos_conforms_on_fakenos() {
     conforms(Case {
         device: "nxos1",
         version_command: "show version",
-        version_marker: "NX-OS",
+        version_marker: "BIOS:",
         fakenos_unknown: true,
         config_lines: &[],
     })

@@ -32,14 +32,23 @@ async fn conforms(slug: &str) {
     // Paging is off: a long output comes back whole and without pager lines.
     let output = session.run("show lines 60", COMMAND_TIMEOUT).await.unwrap();
     assert_eq!(output.lines().count(), 60, "{slug}: paging off\n{output}");
-    assert_eq!(lab.device.stats.pages_shown(), 0, "{slug}: the device never paged");
+    assert_eq!(
+        lab.device.stats.pages_shown(),
+        0,
+        "{slug}: the device never paged"
+    );
 
     // A show command returns exactly the device's output.
     let version = session
         .run(persona.version_command, COMMAND_TIMEOUT)
         .await
         .unwrap();
-    let expected = render(persona.version_output, "conf1", "admin", persona.version_command);
+    let expected = render(
+        persona.version_output,
+        "conf1",
+        "admin",
+        persona.version_command,
+    );
     assert_eq!(version, expected, "{slug}: show command");
 
     // An invalid command is a rejection carrying the device's words.
@@ -68,15 +77,31 @@ async fn configures(
     session: &mut netbox_toolkit::connector::DeviceSession,
     persona: &Persona,
 ) {
-    let lines = vec!["interface Loopback0".to_string(), "description conformance".to_string()];
+    let lines = vec![
+        "interface Loopback0".to_string(),
+        "description conformance".to_string(),
+    ];
     let transcript = session.configure(&lines, COMMAND_TIMEOUT).await.unwrap();
     let commit_line = persona.commit_output.lines().next().unwrap_or_default();
-    assert!(transcript.contains(commit_line), "{slug}: commit\n{transcript}");
-
-    let bad = vec!["interface Loopback0".to_string(), "frobnicate widgets".to_string()];
-    let err = session.configure(&bad, COMMAND_TIMEOUT).await.err().unwrap();
     assert!(
-        matches!(err, ConnectorError::Execution(CommandExecutionError::Rejected { .. })),
+        transcript.contains(commit_line),
+        "{slug}: commit\n{transcript}"
+    );
+
+    let bad = vec![
+        "interface Loopback0".to_string(),
+        "frobnicate widgets".to_string(),
+    ];
+    let err = session
+        .configure(&bad, COMMAND_TIMEOUT)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            err,
+            ConnectorError::Execution(CommandExecutionError::Rejected { .. })
+        ),
         "{slug}: {err}"
     );
 
@@ -93,7 +118,10 @@ fn every_registered_platform_has_a_conformance_test_here() {
     let source = include_str!("conformance_simulator.rs");
     for slug in PlatformRegistry::load(&[]).unwrap().slugs() {
         let test = format!("async fn {slug}_conforms()");
-        assert!(source.contains(&test), "missing conformance test for {slug}");
+        assert!(
+            source.contains(&test),
+            "missing conformance test for {slug}"
+        );
     }
 }
 

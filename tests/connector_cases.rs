@@ -11,8 +11,8 @@ use netbox_toolkit::connector::session::IDLE_STAGE;
 use netbox_toolkit::connector::{
     CommandExecutionError, ConnectorError, DeviceConnectionError, DeviceSession,
 };
-use netbox_toolkit::simulator::{Behaviour, Persona};
 use netbox_toolkit::simulator::persona::render;
+use netbox_toolkit::simulator::{Behaviour, Persona};
 use sim::{COMMAND_TIMEOUT, SimDevice, secret, settings};
 
 fn ios_version(host: &str) -> String {
@@ -36,10 +36,20 @@ async fn case_01_an_ios_exec_prompt_with_parentheses_is_exec_mode_not_config_mod
     assert!(!platform.is_config_prompt("27N2(2960_PoE)>"));
 
     let mut session = lab.connect().await.unwrap();
-    assert_eq!(session.prompt(), "27N2(2960_PoE)#", "escalated from exec mode");
-    assert_eq!(show_version(&mut session).await, ios_version("27N2(2960_PoE)"));
+    assert_eq!(
+        session.prompt(),
+        "27N2(2960_PoE)#",
+        "escalated from exec mode"
+    );
+    assert_eq!(
+        show_version(&mut session).await,
+        ios_version("27N2(2960_PoE)")
+    );
 
-    let lines = vec!["interface Gi1/0/1".to_string(), "description uplink".to_string()];
+    let lines = vec![
+        "interface Gi1/0/1".to_string(),
+        "description uplink".to_string(),
+    ];
     session.configure(&lines, COMMAND_TIMEOUT).await.unwrap();
     assert_eq!(session.prompt(), "27N2(2960_PoE)#", "back from config mode");
 }
@@ -124,10 +134,16 @@ async fn case_05_a_wrong_enable_secret_is_a_clear_error() {
 
     let err = lab.connector.connect(&target).await.err().unwrap();
     assert!(
-        matches!(err, ConnectorError::Connection(DeviceConnectionError::EnableFailed { .. })),
+        matches!(
+            err,
+            ConnectorError::Connection(DeviceConnectionError::EnableFailed { .. })
+        ),
         "{err}"
     );
-    assert!(!err.to_string().contains("wrong"), "the secret never shows: {err}");
+    assert!(
+        !err.to_string().contains("wrong"),
+        "the secret never shows: {err}"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +162,10 @@ async fn case_06_an_unanswerable_passcode_question_fails_fast_with_a_clear_error
         }
         other => panic!("expected a login question, got {other}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(3), "failed fast, not at the login timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "failed fast, not at the login timeout"
+    );
 }
 
 #[tokio::test]
@@ -159,7 +178,10 @@ async fn case_07_a_keyboard_interactive_banner_is_accepted_before_the_password()
 
     let mut session = lab.connect().await.unwrap();
     assert_eq!(session.prompt(), "admin@fw1>");
-    let output = session.run("show system info", COMMAND_TIMEOUT).await.unwrap();
+    let output = session
+        .run("show system info", COMMAND_TIMEOUT)
+        .await
+        .unwrap();
     assert!(output.contains("hostname: fw1"), "{output}");
 }
 
@@ -254,7 +276,10 @@ async fn case_12_a_slow_command_fails_at_a_short_timeout_and_succeeds_with_a_lon
         .err()
         .unwrap();
     assert!(
-        matches!(err, ConnectorError::Execution(CommandExecutionError::Timeout { .. })),
+        matches!(
+            err,
+            ConnectorError::Execution(CommandExecutionError::Timeout { .. })
+        ),
         "{err}"
     );
 
@@ -291,7 +316,10 @@ async fn case_12_a_hanging_command_fails_at_the_requested_timeout() {
     }
     assert!(waited >= Duration::from_millis(800), "{waited:?}");
     assert!(waited < Duration::from_millis(2000), "{waited:?}");
-    assert!(!session.is_alive().await, "a timed-out session is never reused");
+    assert!(
+        !session.is_alive().await,
+        "a timed-out session is never reused"
+    );
 }
 
 #[tokio::test]
@@ -309,7 +337,10 @@ async fn case_13_a_session_limit_after_login_is_a_clear_transient_error() {
         }
         other => panic!("expected a session limit, got {other}"),
     }
-    assert!(err.is_transient(), "worth retrying within the request's deadline");
+    assert!(
+        err.is_transient(),
+        "worth retrying within the request's deadline"
+    );
 }
 
 #[tokio::test]
@@ -323,7 +354,10 @@ async fn case_13_sessions_beyond_the_device_limit_are_refused_and_counted() {
     let first = lab.connect().await.unwrap();
     let second = lab.connect().await.err().unwrap();
     assert!(
-        matches!(second, ConnectorError::Connection(DeviceConnectionError::SessionLimit { .. })),
+        matches!(
+            second,
+            ConnectorError::Connection(DeviceConnectionError::SessionLimit { .. })
+        ),
         "{second}"
     );
     first.close().await;
@@ -363,7 +397,9 @@ async fn case_14_a_session_the_device_closed_while_idle_is_detected_and_reopened
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(!session.is_alive().await, "the idle close is detected");
 
-    let output = run_reopening_once(&lab, &mut session, "show version").await.unwrap();
+    let output = run_reopening_once(&lab, &mut session, "show version")
+        .await
+        .unwrap();
     assert_eq!(output, ios_version("idle1"));
     assert_eq!(lab.device.stats.total(), 2, "reopened exactly once");
 }
@@ -378,7 +414,11 @@ async fn case_14_a_dead_session_reports_closed_before_sending_anything() {
     let mut session = lab.connect().await.unwrap();
     tokio::time::sleep(Duration::from_millis(700)).await;
 
-    let err = session.run("show version", COMMAND_TIMEOUT).await.err().unwrap();
+    let err = session
+        .run("show version", COMMAND_TIMEOUT)
+        .await
+        .err()
+        .unwrap();
     match &err {
         ConnectorError::Connection(DeviceConnectionError::Closed { stage, .. }) => {
             assert_eq!(*stage, IDLE_STAGE);
@@ -397,7 +437,10 @@ async fn case_15_a_pager_that_cannot_be_disabled_is_paged_through_and_removed() 
     let lab = SimDevice::start("cisco_ios", "pager1", behaviour).await;
 
     let mut session = lab.connect().await.unwrap();
-    let output = session.run("show lines 100", COMMAND_TIMEOUT).await.unwrap();
+    let output = session
+        .run("show lines 100", COMMAND_TIMEOUT)
+        .await
+        .unwrap();
     let lines: Vec<&str> = output.lines().collect();
     assert_eq!(lines.len(), 100, "{output}");
     assert!(lines.iter().all(|l| l.starts_with("line ")), "{output}");
@@ -451,9 +494,16 @@ async fn a_device_dropping_the_session_mid_output_is_a_closed_error() {
     let lab = SimDevice::start("cisco_ios", "drop1", behaviour).await;
     let mut session = lab.connect().await.unwrap();
 
-    let err = session.run("show lines 50", COMMAND_TIMEOUT).await.err().unwrap();
+    let err = session
+        .run("show lines 50", COMMAND_TIMEOUT)
+        .await
+        .err()
+        .unwrap();
     assert!(
-        matches!(err, ConnectorError::Execution(CommandExecutionError::Closed { .. })),
+        matches!(
+            err,
+            ConnectorError::Execution(CommandExecutionError::Closed { .. })
+        ),
         "{err}"
     );
 }
@@ -474,7 +524,10 @@ async fn a_device_dropping_the_session_at_login_is_a_transient_connection_error(
 #[tokio::test]
 async fn a_login_banner_before_the_prompt_is_skipped() {
     let behaviour = Behaviour {
-        banner: Some("Authorized access only!\nAll sessions are logged.\nrouter# is not a prompt here".into()),
+        banner: Some(
+            "Authorized access only!\nAll sessions are logged.\nrouter# is not a prompt here"
+                .into(),
+        ),
         ..Behaviour::default()
     };
     let lab = SimDevice::start("cisco_ios", "bannered", behaviour).await;
@@ -503,7 +556,10 @@ async fn one_simulator_hosts_hundreds_of_devices_and_counts_concurrent_sessions(
     }
     assert_eq!(device.stats.max_concurrent(), 3);
 
-    let output = sessions[0].run("show version", COMMAND_TIMEOUT).await.unwrap();
+    let output = sessions[0]
+        .run("show version", COMMAND_TIMEOUT)
+        .await
+        .unwrap();
     assert!(output.contains("Arista"), "{output}");
     simulator.shutdown().await;
 }

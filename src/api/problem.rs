@@ -263,6 +263,16 @@ fn connector_problem(err: &ConnectorError, detail: String, guidance: String) -> 
             "device-session-limit",
             "Device has no free session",
         ),
+        ConnectorError::Connection(Dce::HostKeyChanged { .. } | Dce::HostKeyUnknown { .. }) => (
+            StatusCode::BAD_GATEWAY,
+            "device-host-key-refused",
+            "Device host key not trusted",
+        ),
+        ConnectorError::Connection(Dce::HostKeyStore { .. } | Dce::ClientKey { .. }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ssh-configuration-error",
+            "SSH configuration problem",
+        ),
         ConnectorError::Connection(Dce::Negotiation { .. }) => (
             StatusCode::BAD_GATEWAY,
             "device-ssh-negotiation",

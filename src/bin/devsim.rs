@@ -40,7 +40,12 @@ struct Args {
     #[arg(long, default_value = "admin")]
     username: String,
     /// Password the devices accept.
-    #[arg(long, env = "DEVSIM_PASSWORD", default_value = "admin", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DEVSIM_PASSWORD",
+        default_value = "admin",
+        hide_env_values = true
+    )]
     password: SecretString,
     /// Text printed after login, before the first prompt.
     #[arg(long)]
@@ -93,9 +98,9 @@ struct SpecFile {
     device: Vec<DeviceGroup>,
 }
 
-/// `count` devices that differ only in port and hostname.
+/// `count` devices that differ only in port and hostname; the other keys
+/// are a [`DeviceSpec`], which refuses unknown ones.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct DeviceGroup {
     #[serde(default = "one")]
     count: usize,
@@ -117,8 +122,7 @@ fn one() -> usize {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -191,8 +195,8 @@ fn specs_from_flags(args: &Args) -> Vec<DeviceSpec> {
 fn specs_from_file(path: &PathBuf) -> Result<Vec<DeviceSpec>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-    let file: SpecFile =
-        toml::from_str(&text).map_err(|err| format!("{} is not a valid spec: {err}", path.display()))?;
+    let file: SpecFile = toml::from_str(&text)
+        .map_err(|err| format!("{} is not a valid spec: {err}", path.display()))?;
 
     let mut specs = Vec::new();
     for group in file.device {

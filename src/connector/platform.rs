@@ -369,7 +369,10 @@ mod tests {
         let registry = registry();
         for slug in registry.slugs() {
             let platform = registry.resolve(Some(&slug), None).unwrap();
-            assert!(platform.is_pager("---- More ( Press 'Q' to break ) ----"), "{slug}");
+            assert!(
+                platform.is_pager("---- More ( Press 'Q' to break ) ----"),
+                "{slug}"
+            );
             assert!(platform.is_pager("--More--"), "{slug}");
             assert!(!platform.is_pager("Gi1/0/1 is up, more or less"), "{slug}");
         }

@@ -17,6 +17,10 @@ static ANSI: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]").expect("valid ANSI pattern")
 });
 
+#[allow(clippy::expect_used)] // A constant pattern; the unit tests prove it compiles.
+static BACKSPACE_ERASE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("\x08+ *\x08*").expect("valid backspace pattern"));
+
 /// Removes terminal escape sequences.
 pub fn strip_ansi(text: &str) -> Cow<'_, str> {
     if text.contains('\x1b') {
@@ -34,8 +38,15 @@ pub fn clean(raw: &[u8]) -> String {
     without_carriage_returns(&text)
 }
 
+/// Carriage returns go; so do backspace runs with the blanks between them,
+/// which is how IOS erases its `--More--` line.
 fn without_carriage_returns(text: &str) -> String {
-    text.replace("\r\n", "\n").replace('\r', "")
+    let text = text.replace("\r\n", "\n").replace('\r', "");
+    if text.contains('\x08') {
+        BACKSPACE_ERASE.replace_all(&text, "").into_owned()
+    } else {
+        text
+    }
 }
 
 /// The cleaned last line of `raw`, trimmed of trailing white space.
@@ -198,6 +209,16 @@ mod tests {
         assert_eq!(
             command_output(raw, "show x", Some(&pager)),
             "line 1\n  line 2"
+        );
+    }
+
+    #[test]
+    fn a_pager_erased_with_backspaces_leaves_no_trace() {
+        let pager = Regex::new(r"[ \t]*(?:--More--)[ \t]*\r*").unwrap();
+        let raw = b"show x\r\nline 1\r\n --More-- \x08\x08\x08\x08\x08\x08\x08\x08\x08\x08          \x08\x08\x08\x08\x08\x08\x08\x08\x08\x08line 2\r\nr#";
+        assert_eq!(
+            command_output(raw, "show x", Some(&pager)),
+            "line 1\nline 2"
         );
     }
 

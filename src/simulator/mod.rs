@@ -29,8 +29,8 @@ use tracing::info;
 pub use behaviour::Behaviour;
 pub use persona::Persona;
 
-use crate::connector::{Platform, PlatformRegistry};
 use crate::connector::platform::PlatformTableError;
+use crate::connector::{Platform, PlatformRegistry};
 
 /// One device to simulate.
 #[derive(Debug, Clone, Deserialize)]
@@ -310,7 +310,8 @@ impl Simulator {
             shutdown,
         });
         info!(device = %running.hostname, platform = %running.platform, %addr, "simulated device listening");
-        self.tasks.spawn(server::accept_loop(listener, config, state));
+        self.tasks
+            .spawn(server::accept_loop(listener, config, state));
         Ok(running)
     }
 }

@@ -311,12 +311,20 @@ mod tests {
                 if let Some(exec) = persona.exec_prompt.map(prompt) {
                     assert!(platform.is_prompt(&exec), "{exec}");
                     assert!(platform.is_exec_prompt(&exec), "{exec}");
-                    assert!(platform.def.enable.is_some(), "{} has no enable", persona.slug);
+                    assert!(
+                        platform.def.enable.is_some(),
+                        "{} has no enable",
+                        persona.slug
+                    );
                 }
                 if let Some(config) = persona.config_prompt.map(prompt) {
                     assert!(platform.is_prompt(&config), "{config}");
                     assert!(platform.is_config_prompt(&config), "{config}");
-                    assert!(platform.def.config.is_some(), "{} has no config", persona.slug);
+                    assert!(
+                        platform.def.config.is_some(),
+                        "{} has no config",
+                        persona.slug
+                    );
                 }
             }
         }
@@ -346,7 +354,11 @@ mod tests {
             let platform = registry.resolve(Some(persona.slug), None).unwrap();
             for text in [persona.unknown_command, persona.config_rejected] {
                 let text = render(text, "h", "u", "frobnicate");
-                assert!(platform.failure_in(&text).is_some(), "{}: {text}", persona.slug);
+                assert!(
+                    platform.failure_in(&text).is_some(),
+                    "{}: {text}",
+                    persona.slug
+                );
             }
         }
     }
@@ -357,7 +369,11 @@ mod tests {
         for persona in Persona::all().iter().filter(|p| p.exec_prompt.is_some()) {
             let platform = registry.resolve(Some(persona.slug), None).unwrap();
             let question = platform.enable_password_prompt.as_ref().unwrap();
-            assert!(question.is_match(persona.enable_secret_prompt), "{}", persona.slug);
+            assert!(
+                question.is_match(persona.enable_secret_prompt),
+                "{}",
+                persona.slug
+            );
         }
     }
 }

@@ -63,7 +63,8 @@ pub(super) fn config(
     if behaviour.accept_banner {
         config.methods = MethodSet::from(&[MethodKind::KeyboardInteractive][..]);
     } else {
-        config.methods = MethodSet::from(&[MethodKind::Password, MethodKind::KeyboardInteractive][..]);
+        config.methods =
+            MethodSet::from(&[MethodKind::Password, MethodKind::KeyboardInteractive][..]);
     }
     Ok(Arc::new(config))
 }

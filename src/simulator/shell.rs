@@ -26,8 +26,25 @@ const CHUNK_BYTES: usize = 4096;
 
 /// First words a configuration line may start with; others are refused.
 const CONFIG_WORDS: &[&str] = &[
-    "interface", "description", "hostname", "ip", "ipv6", "no", "set", "delete", "vlan", "name",
-    "shutdown", "logging", "snmp-server", "ntp", "router", "undo", "sysname", "banner", "username",
+    "interface",
+    "description",
+    "hostname",
+    "ip",
+    "ipv6",
+    "no",
+    "set",
+    "delete",
+    "vlan",
+    "name",
+    "shutdown",
+    "logging",
+    "snmp-server",
+    "ntp",
+    "router",
+    "undo",
+    "sysname",
+    "banner",
+    "username",
 ];
 
 /// Where the CLI is.
@@ -122,7 +139,9 @@ impl Shell {
             return Flow::Hangup;
         }
 
-        let over_limit = behaviour.max_sessions.is_some_and(|max| guard.active() > max);
+        let over_limit = behaviour
+            .max_sessions
+            .is_some_and(|max| guard.active() > max);
         if behaviour.session_limit || over_limit {
             let limit = behaviour.max_sessions.unwrap_or(32);
             let message = format!("\r\nCLI session limit {limit} reached. Exiting.\r\n");
@@ -166,7 +185,14 @@ impl Shell {
         if line.is_empty() {
             return Flow::Continue;
         }
-        if self.device.spec.behaviour.hang_commands.iter().any(|c| c == line) {
+        if self
+            .device
+            .spec
+            .behaviour
+            .hang_commands
+            .iter()
+            .any(|c| c == line)
+        {
             self.hang().await;
             return Flow::Hangup;
         }
@@ -226,7 +252,11 @@ impl Shell {
         Flow::Continue
     }
 
-    async fn config_line(&mut self, line: &str, config: &crate::connector::platform::ConfigModeDef) -> Flow {
+    async fn config_line(
+        &mut self,
+        line: &str,
+        config: &crate::connector::platform::ConfigModeDef,
+    ) -> Flow {
         let persona = self.device.persona;
         if line == config.exit {
             self.mode = Mode::Privileged;
@@ -268,7 +298,9 @@ impl Shell {
             return self.output_numbered(count).await;
         }
         if command == "show users" {
-            return self.output(users(self.device.spec.behaviour.latin1_output)).await;
+            return self
+                .output(users(self.device.spec.behaviour.latin1_output))
+                .await;
         }
         let text = render(persona.unknown_command, &host, &self.user, command);
         self.output_text(&text).await
@@ -286,13 +318,20 @@ impl Shell {
     }
 
     async fn output_text(&mut self, text: &str) -> Flow {
-        let lines = text.lines().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>();
+        let lines = text
+            .lines()
+            .map(|l| l.as_bytes().to_vec())
+            .collect::<Vec<_>>();
         self.output(lines).await
     }
 
     async fn output_numbered(&mut self, count: usize) -> Flow {
         let lines = (1..=count).map(|n| {
-            format!("line {n:07} Gi1/0/{} up up uplink to distribution {n}", n % 48).into_bytes()
+            format!(
+                "line {n:07} Gi1/0/{} up up uplink to distribution {n}",
+                n % 48
+            )
+            .into_bytes()
         });
         self.output(lines).await
     }
@@ -314,7 +353,10 @@ impl Shell {
             self.lines_written += 1;
             on_page += 1;
 
-            if behaviour.drop_after_lines.is_some_and(|n| self.lines_written >= n) {
+            if behaviour
+                .drop_after_lines
+                .is_some_and(|n| self.lines_written >= n)
+            {
                 self.flush(&mut pending, 0).await;
                 return Flow::Hangup;
             }
@@ -356,7 +398,12 @@ impl Shell {
     /// Reads one line, echoing it unless it is a secret. `None` when the
     /// client left, the session sat idle too long, or the simulator stops.
     async fn read_line(&mut self, echo: bool) -> Option<Vec<u8>> {
-        let idle = self.device.spec.behaviour.idle_close_ms.map(Duration::from_millis);
+        let idle = self
+            .device
+            .spec
+            .behaviour
+            .idle_close_ms
+            .map(Duration::from_millis);
         let mut shutdown = self.device.shutdown.clone();
         loop {
             if let Some(line) = self.take_line() {
@@ -399,10 +446,7 @@ impl Shell {
         let behaviour = &self.device.spec.behaviour;
         let mut echo = line.to_vec();
         if let Some(columns) = behaviour.echo_wrap_columns.filter(|c| *c > 0) {
-            echo = echo
-                .chunks(columns)
-                .collect::<Vec<_>>()
-                .join(&b"\r\n"[..]);
+            echo = echo.chunks(columns).collect::<Vec<_>>().join(&b"\r\n"[..]);
         }
         if behaviour.escape_codes && echo.len() > 4 {
             echo.splice(4..4, b"\x1bE".iter().copied());
@@ -466,10 +510,12 @@ impl Shell {
 
 /// `show users`, with the byte 0xFF and Latin-1 text when `latin1` is set.
 fn users(latin1: bool) -> Vec<Vec<u8>> {
-    let mut lines = vec![b"    Line       User       Host(s)              Idle       Location".to_vec()];
+    let mut lines =
+        vec![b"    Line       User       Host(s)              Idle       Location".to_vec()];
     if latin1 {
         lines.push(b"*  2 vty 0     User '\xf9'  idle                 00:00:00 10.0.0.1".to_vec());
-        lines.push(b"   3 vty 1     \xff\xfe       idle                 00:01:10 10.0.0.2".to_vec());
+        lines
+            .push(b"   3 vty 1     \xff\xfe       idle                 00:01:10 10.0.0.2".to_vec());
     } else {
         lines.push(b"*  2 vty 0     admin      idle                 00:00:00 10.0.0.1".to_vec());
     }

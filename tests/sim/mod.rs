@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use netbox_toolkit::connector::ConnectorSettings;
 use netbox_toolkit::connector::{
     Connector, ConnectorError, ConnectorFactory, DeviceSession, PlatformRegistry, SshTarget,
 };
-use netbox_toolkit::connector::ConnectorSettings;
 use netbox_toolkit::simulator::{Behaviour, DeviceSpec, RunningDevice, Simulator};
 use secrecy::SecretString;
 
@@ -36,7 +36,9 @@ impl SimDevice {
         settings: ConnectorSettings,
     ) -> Self {
         let spec = DeviceSpec::new(platform, hostname).with(behaviour);
-        let simulator = Simulator::start(vec![spec]).await.expect("simulator starts");
+        let simulator = Simulator::start(vec![spec])
+            .await
+            .expect("simulator starts");
         let device = simulator.device().expect("one device").clone();
         let connector = factory(settings)
             .connector_for(Some(platform), None)
