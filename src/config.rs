@@ -363,14 +363,19 @@ password = "p"
 
     #[test]
     fn environment_variables_override_nested_file_values() {
-        let settings = load_with(&[("NBT_NETBOX__TIMEOUT_S", "3"), ("NBT_LISTEN", "127.0.0.1:9")]).unwrap();
+        let settings = load_with(&[
+            ("NBT_NETBOX__TIMEOUT_S", "3"),
+            ("NBT_LISTEN", "127.0.0.1:9"),
+        ])
+        .unwrap();
         assert_eq!(settings.netbox.timeout_s, 3);
         assert_eq!(settings.listen.port(), 9);
     }
 
     #[test]
     fn nbt_variables_that_are_not_settings_are_ignored() {
-        let settings = load_with(&[("NBT_CONFIG", "/etc/x.toml"), ("NBT_STATE", "/var/tmp/x")]).unwrap();
+        let settings =
+            load_with(&[("NBT_CONFIG", "/etc/x.toml"), ("NBT_STATE", "/var/tmp/x")]).unwrap();
         assert_eq!(settings.netbox.timeout_s, 10);
     }
 

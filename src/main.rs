@@ -136,12 +136,19 @@ fn host_keys(store: &std::path::Path, action: HostKeyAction) -> ExitCode {
     let result = HostKeyStore::open(store).and_then(|store| match action {
         HostKeyAction::List => store.entries().map(|entries| {
             for (addr, record) in entries {
-                println!("{addr} {} {} (since {})", record.key_type, record.fingerprint, record.first_seen);
+                println!(
+                    "{addr} {} {} (since {})",
+                    record.key_type, record.fingerprint, record.first_seen
+                );
             }
         }),
-        HostKeyAction::Accept { addr, key_type, fingerprint } => {
-            store.accept(&addr, &key_type, &fingerprint).map(|_| println!("accepted {key_type} {fingerprint} for {addr}"))
-        }
+        HostKeyAction::Accept {
+            addr,
+            key_type,
+            fingerprint,
+        } => store
+            .accept(&addr, &key_type, &fingerprint)
+            .map(|_| println!("accepted {key_type} {fingerprint} for {addr}")),
         HostKeyAction::Forget { addr } => store.forget(&addr).map(|existed| match existed {
             true => println!("forgot the key of {addr}"),
             false => println!("no key was recorded for {addr}"),

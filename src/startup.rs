@@ -126,7 +126,11 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
         netbox.clone(),
     )
     .await?;
-    let auditor = Auditor::new(outbox, netbox.clone(), Duration::from_millis(audit.wait_for_delivery_ms));
+    let auditor = Auditor::new(
+        outbox,
+        netbox.clone(),
+        Duration::from_millis(audit.wait_for_delivery_ms),
+    );
 
     let factory = ConnectorFactory::new(
         registry,
@@ -177,7 +181,10 @@ fn transport_settings(settings: &Settings) -> Result<TransportSettings, StartupE
     };
 
     Ok(TransportSettings {
-        host_keys: HostKeyPolicy { store: Arc::new(store), mode: ssh.host_key_mode },
+        host_keys: HostKeyPolicy {
+            store: Arc::new(store),
+            mode: ssh.host_key_mode,
+        },
         legacy_platforms: ssh.legacy_platforms.clone(),
         primary: ssh.primary_transport,
         primary_by_platform: ssh.primary_transport_by_platform.clone(),

@@ -5,7 +5,10 @@
 use std::process::Command;
 
 fn toolkit(args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_netbox-toolkit")).args(args).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_netbox-toolkit"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -19,11 +22,22 @@ fn an_operator_accepts_lists_and_forgets_a_host_key() {
     let store = dir.path().join("known_hosts.toml");
     let store = store.to_str().unwrap();
 
-    let (ok, _, err) = toolkit(&["host-keys", "--store", store, "accept", "192.0.2.1:22", "ssh-ed25519", "SHA256:abc"]);
+    let (ok, _, err) = toolkit(&[
+        "host-keys",
+        "--store",
+        store,
+        "accept",
+        "192.0.2.1:22",
+        "ssh-ed25519",
+        "SHA256:abc",
+    ]);
     assert!(ok, "{err}");
     let (ok, listed, _) = toolkit(&["host-keys", "--store", store, "list"]);
     assert!(ok);
-    assert!(listed.contains("192.0.2.1:22 ssh-ed25519 SHA256:abc"), "{listed}");
+    assert!(
+        listed.contains("192.0.2.1:22 ssh-ed25519 SHA256:abc"),
+        "{listed}"
+    );
 
     let (ok, forgot, _) = toolkit(&["host-keys", "--store", store, "forget", "192.0.2.1:22"]);
     assert!(ok && forgot.contains("forgot"), "{forgot}");
@@ -34,9 +48,14 @@ fn an_operator_accepts_lists_and_forgets_a_host_key() {
 #[test]
 fn the_openapi_subcommand_prints_the_checked_in_document() {
     let (ok, printed, _) = toolkit(&["openapi"]);
-    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    let checked_in =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
     assert!(ok);
-    assert!(printed.trim_end() == checked_in.trim_end(), "`netbox-toolkit openapi` differs from openapi/openapi.json");
+    assert!(
+        printed.trim_end() == checked_in.trim_end(),
+        "`netbox-toolkit openapi` differs from openapi/openapi.json"
+    );
 }
 
 #[test]

@@ -176,7 +176,10 @@ async fn the_served_openapi_document_and_swagger_ui_come_from_the_binary() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
     let checked_in: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert!(served == checked_in, "the served OpenAPI document differs from openapi/openapi.json");
+    assert!(
+        served == checked_in,
+        "the served OpenAPI document differs from openapi/openapi.json"
+    );
 
     let page = app
         .http

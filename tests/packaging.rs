@@ -22,7 +22,10 @@ fn every_path_the_dockerfile_copies_from_the_repo_exists() {
 
     assert!(sources.contains(&"config/commands.toml"), "{sources:?}");
     for source in sources {
-        assert!(source == "." || repo().join(source).exists(), "Dockerfile copies missing {source}");
+        assert!(
+            source == "." || repo().join(source).exists(),
+            "Dockerfile copies missing {source}"
+        );
     }
 }
 
@@ -33,7 +36,11 @@ fn the_dockerfile_builds_the_binary_cargo_defines_and_runs_it_unprivileged() {
 
     assert!(manifest.contains("name = \"netbox-toolkit\""));
     assert!(dockerfile.contains("--bin netbox-toolkit"));
-    assert!(dockerfile.lines().any(|l| l.starts_with("USER ") && !l.contains("root")));
+    assert!(
+        dockerfile
+            .lines()
+            .any(|l| l.starts_with("USER ") && !l.contains("root"))
+    );
 }
 
 #[test]
@@ -41,7 +48,10 @@ fn the_container_configuration_parses() {
     let text = std::fs::read_to_string(repo().join("docker/config.toml")).unwrap();
     let settings = netbox_toolkit::config::Settings::from_toml(&text).unwrap();
     assert_eq!(settings.listen.port(), 8080);
-    assert_eq!(settings.catalogue, Path::new("/etc/netbox-toolkit/commands.toml"));
+    assert_eq!(
+        settings.catalogue,
+        Path::new("/etc/netbox-toolkit/commands.toml")
+    );
 }
 
 #[test]
@@ -49,10 +59,16 @@ fn the_compose_file_is_valid_where_a_compose_client_exists() {
     let compose = repo().join("docker/compose.yml");
     let text = std::fs::read_to_string(&compose).unwrap();
     for service in ["postgres:", "redis:", "netbox:", "netbox-toolkit:"] {
-        assert!(text.contains(&format!("\n  {service}")), "compose.yml lacks service {service}");
+        assert!(
+            text.contains(&format!("\n  {service}")),
+            "compose.yml lacks service {service}"
+        );
     }
 
-    let has_compose = Command::new("docker").args(["compose", "version"]).output().is_ok_and(|o| o.status.success());
+    let has_compose = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if has_compose {
         let status = Command::new("docker")
             .args(["compose", "-f"])
@@ -63,6 +79,10 @@ fn the_compose_file_is_valid_where_a_compose_client_exists() {
             .env("DEVICE_PASSWORD", "x")
             .status()
             .unwrap();
-        assert!(status.success(), "docker compose config rejected {}", compose.display());
+        assert!(
+            status.success(),
+            "docker compose config rejected {}",
+            compose.display()
+        );
     }
 }

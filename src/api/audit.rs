@@ -45,7 +45,9 @@ pub async fn pending(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("`limit` must be between 1 and 1000".into()));
+        return Err(ApiError::bad_request(
+            "`limit` must be between 1 and 1000".into(),
+        ));
     }
 
     let (count, entries) = service

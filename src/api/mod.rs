@@ -73,8 +73,9 @@ fn json_config() -> web::JsonConfig {
 }
 
 fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _req| ApiError::bad_request(format!("the query string is invalid: {err}")).into())
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::bad_request(format!("the query string is invalid: {err}")).into()
+    })
 }
 
 fn path_config() -> web::PathConfig {

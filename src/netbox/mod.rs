@@ -202,7 +202,11 @@ impl NetboxClient {
     }
 
     /// The id of the device's journal entry whose text contains `marker`, if any.
-    pub async fn find_journal_entry(&self, device_id: u64, marker: &str) -> Result<Option<u64>, NetboxError> {
+    pub async fn find_journal_entry(
+        &self,
+        device_id: u64,
+        marker: &str,
+    ) -> Result<Option<u64>, NetboxError> {
         let path = format!(
             "api/extras/journal-entries/?assigned_object_type=dcim.device&assigned_object_id={device_id}&q={}&limit=1",
             url::form_urlencoded::byte_serialize(marker.as_bytes()).collect::<String>()

@@ -92,7 +92,11 @@ pub struct Auditor {
 impl Auditor {
     /// An auditor over `outbox`; answers wait at most `wait_for_delivery`.
     pub fn new(outbox: Arc<Outbox>, netbox: NetboxClient, wait_for_delivery: Duration) -> Self {
-        Self { outbox, netbox, wait_for_delivery }
+        Self {
+            outbox,
+            netbox,
+            wait_for_delivery,
+        }
     }
 
     /// The outbox, for the backlog endpoint.
@@ -101,7 +105,12 @@ impl Auditor {
     }
 
     /// Commits a run about to start, as "outcome unknown", held for `hold`.
-    pub async fn begin(&self, audit_id: &str, record: &AuditRecord<'_>, hold: Duration) -> Result<(), OutboxError> {
+    pub async fn begin(
+        &self,
+        audit_id: &str,
+        record: &AuditRecord<'_>,
+        hold: Duration,
+    ) -> Result<(), OutboxError> {
         let entry = entry_for(audit_id, record);
         self.outbox.commit(audit_id, &entry, hold).await
     }
@@ -109,18 +118,31 @@ impl Auditor {
     /// Completes a begun run with its outcome and delivers it.
     pub async fn complete(&self, audit_id: &str, record: &AuditRecord<'_>) -> JournalOutcome {
         let entry = entry_for(audit_id, record);
-        if let Err(err) = self.outbox.complete(audit_id, entry.kind, &entry.comments).await {
+        if let Err(err) = self
+            .outbox
+            .complete(audit_id, entry.kind, &entry.comments)
+            .await
+        {
             // The "outcome unknown" entry is still committed and will be sent.
             tracing::error!(error = %err, audit_id, "could not store the run's outcome");
-            return JournalOutcome::Pending { audit_id: audit_id.to_string(), reason: err.to_string() };
+            return JournalOutcome::Pending {
+                audit_id: audit_id.to_string(),
+                reason: err.to_string(),
+            };
         }
         self.deliver(audit_id).await
     }
 
     /// Commits and delivers a record of a run that never started.
-    pub async fn record(&self, audit_id: &str, record: &AuditRecord<'_>) -> Result<JournalOutcome, OutboxError> {
+    pub async fn record(
+        &self,
+        audit_id: &str,
+        record: &AuditRecord<'_>,
+    ) -> Result<JournalOutcome, OutboxError> {
         let entry = entry_for(audit_id, record);
-        self.outbox.commit(audit_id, &entry, Duration::from_secs(60)).await?;
+        self.outbox
+            .commit(audit_id, &entry, Duration::from_secs(60))
+            .await?;
         Ok(self.deliver(audit_id).await)
     }
 
@@ -131,7 +153,10 @@ impl Auditor {
         let id = audit_id.to_string();
         let send = tokio::spawn(async move { outbox.deliver_claimed(&id).await });
 
-        let pending = |reason: String| JournalOutcome::Pending { audit_id: audit_id.to_string(), reason };
+        let pending = |reason: String| JournalOutcome::Pending {
+            audit_id: audit_id.to_string(),
+            reason,
+        };
         match tokio::time::timeout(self.wait_for_delivery, send).await {
             Ok(Ok(Delivery::Delivered(id))) => JournalOutcome::Delivered {
                 audit_id: audit_id.to_string(),
@@ -167,7 +192,11 @@ pub fn compose(audit_id: &str, record: &AuditRecord<'_>) -> String {
     let mut text = match record.outcome {
         Some(outcome) => format!(
             "**netbox-toolkit** ran `{command}` ({} in {} ms, {} attempt{})\n\n",
-            if outcome.is_ok() { "succeeded" } else { "failed" },
+            if outcome.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            },
             record.duration.as_millis(),
             record.attempts,
             if record.attempts == 1 { "" } else { "s" },
@@ -178,7 +207,10 @@ pub fn compose(audit_id: &str, record: &AuditRecord<'_>) -> String {
         ),
     };
 
-    text.push_str(&format!("- catalogue command: `{}`\n", record.command_name.replace('`', "'")));
+    text.push_str(&format!(
+        "- catalogue command: `{}`\n",
+        record.command_name.replace('`', "'")
+    ));
     text.push_str(&format!("- requested by: {}\n", record.requested_by));
     if let Some(platform) = record.platform {
         text.push_str(&format!("- platform: {platform}\n"));
@@ -243,7 +275,10 @@ mod tests {
     #[test]
     fn a_successful_run_records_command_output_notes_and_audit_id() {
         let text = compose("a-1", &record(Some(Ok("Cisco IOS Software"))));
-        assert!(text.contains("ran `show version` (succeeded in 420 ms, 1 attempt)"), "{text}");
+        assert!(
+            text.contains("ran `show version` (succeeded in 420 ms, 1 attempt)"),
+            "{text}"
+        );
         assert!(text.contains("- notes: change 42"));
         assert!(text.contains("- audit id: a-1"));
         assert!(text.contains("```text\nCisco IOS Software\n```"));
@@ -270,7 +305,10 @@ mod tests {
     #[test]
     fn long_output_is_cut_with_a_note_and_a_digest_of_the_whole() {
         let text = fenced(&"x".repeat(MAX_OUTPUT_CHARS + 10));
-        assert!(text.contains(&format!("cut after {MAX_OUTPUT_CHARS} of {} characters", MAX_OUTPUT_CHARS + 10)));
+        assert!(text.contains(&format!(
+            "cut after {MAX_OUTPUT_CHARS} of {} characters",
+            MAX_OUTPUT_CHARS + 10
+        )));
         assert!(text.contains("SHA-256 of the whole output: "));
         assert!(text.len() < MAX_OUTPUT_CHARS + 300);
     }

@@ -255,12 +255,17 @@ impl CommandService {
     /// lookups at once).
     pub async fn device_info(&self, device_id: u64) -> Result<DeviceInfo, NetboxError> {
         let fetch = async {
-            let (device, service) =
-                tokio::try_join!(self.netbox.device(device_id), self.netbox.device_service(device_id, "ssh"))?;
+            let (device, service) = tokio::try_join!(
+                self.netbox.device(device_id),
+                self.netbox.device_service(device_id, "ssh")
+            )?;
             let ssh_port = service.and_then(|s| s.ports.first().copied());
             Ok::<_, NetboxError>(DeviceInfo { device, ssh_port })
         };
-        self.devices.try_get_with(device_id, fetch).await.map_err(|err| (*err).clone())
+        self.devices
+            .try_get_with(device_id, fetch)
+            .await
+            .map_err(|err| (*err).clone())
     }
 
     /// Every supported platform slug.
@@ -341,7 +346,9 @@ impl CommandService {
             .await
             .map_err(ServiceError::from)?;
 
-        let (result, attempts) = self.run_with_retries(&plan, &target, timeout, deadline).await;
+        let (result, attempts) = self
+            .run_with_retries(&plan, &target, timeout, deadline)
+            .await;
         self.finish(plan, &addr, &audit_id, &request, result, attempts, started)
             .await
     }
@@ -541,7 +548,8 @@ impl CommandService {
             (Err(_), Some(text)) => Err(text.as_str()),
             (Err(_), None) => Err("unknown error"),
         };
-        let record = self.audit_record(&plan, request, Some(addr), started, attempts, Some(outcome));
+        let record =
+            self.audit_record(&plan, request, Some(addr), started, attempts, Some(outcome));
         let journal = self.auditor.complete(audit_id, &record).await;
 
         match result {

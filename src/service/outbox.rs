@@ -96,20 +96,35 @@ pub struct Outbox {
 
 impl Outbox {
     /// Opens (and creates) the store.
-    pub async fn open(settings: OutboxSettings, netbox: NetboxClient) -> Result<Arc<Self>, OutboxError> {
+    pub async fn open(
+        settings: OutboxSettings,
+        netbox: NetboxClient,
+    ) -> Result<Arc<Self>, OutboxError> {
         install_default_drivers();
-        let pool = AnyPoolOptions::new().max_connections(4).connect(&settings.store).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&settings.store)
+            .await?;
         for statement in SCHEMA {
             sqlx::query(statement).execute(&pool).await?;
         }
-        Ok(Arc::new(Self { pool, netbox, settings }))
+        Ok(Arc::new(Self {
+            pool,
+            netbox,
+            settings,
+        }))
     }
 
     /// Commits `entry` under `audit_id`, held by the caller for `hold`.
     ///
     /// A run commits its "outcome unknown" entry before it touches the
     /// device; if the process dies, the hold lapses and that entry is sent.
-    pub async fn commit(&self, audit_id: &str, entry: &NewJournalEntry, hold: Duration) -> Result<(), OutboxError> {
+    pub async fn commit(
+        &self,
+        audit_id: &str,
+        entry: &NewJournalEntry,
+        hold: Duration,
+    ) -> Result<(), OutboxError> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO journal_outbox (id, device_id, kind, comments, created_at, attempts, lease_until)
@@ -128,7 +143,12 @@ impl Outbox {
 
     /// Replaces a held entry's text with the run's outcome, keeping the hold
     /// for the caller's delivery attempt.
-    pub async fn complete(&self, audit_id: &str, kind: JournalKind, comments: &str) -> Result<(), OutboxError> {
+    pub async fn complete(
+        &self,
+        audit_id: &str,
+        kind: JournalKind,
+        comments: &str,
+    ) -> Result<(), OutboxError> {
         sqlx::query(
             "UPDATE journal_outbox SET kind = $1, comments = $2, lease_until = $3
              WHERE id = $4 AND delivered_at IS NULL",
@@ -148,8 +168,12 @@ impl Outbox {
         async {
             match self.load(audit_id).await {
                 Ok(Some(record)) => self.send(record).await,
-                Ok(None) => Delivery::Pending { last_error: Some("record not found".into()) },
-                Err(err) => Delivery::Pending { last_error: Some(err.to_string()) },
+                Ok(None) => Delivery::Pending {
+                    last_error: Some("record not found".into()),
+                },
+                Err(err) => Delivery::Pending {
+                    last_error: Some(err.to_string()),
+                },
             }
         }
         .instrument(span)
@@ -172,7 +196,9 @@ impl Outbox {
         let mut delivered = 0;
         for row in rows {
             let id: String = row.try_get("id")?;
-            if self.claim(&id).await? && matches!(self.deliver_claimed(&id).await, Delivery::Delivered(_)) {
+            if self.claim(&id).await?
+                && matches!(self.deliver_claimed(&id).await, Delivery::Delivered(_))
+            {
                 delivered += 1;
             }
         }
@@ -195,10 +221,11 @@ impl Outbox {
 
     /// Records not yet in NetBox, oldest first.
     pub async fn pending(&self, limit: i64) -> Result<(u64, Vec<PendingEntry>), OutboxError> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM journal_outbox WHERE delivered_at IS NULL")
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) AS n FROM journal_outbox WHERE delivered_at IS NULL")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
         let rows = sqlx::query(
             "SELECT id, device_id, created_at, attempts, last_error FROM journal_outbox
              WHERE delivered_at IS NULL ORDER BY created_at LIMIT $1",
@@ -206,7 +233,10 @@ impl Outbox {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let entries = rows.iter().map(pending_entry).collect::<Result<Vec<_>, _>>()?;
+        let entries = rows
+            .iter()
+            .map(pending_entry)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok((count.max(0) as u64, entries))
     }
 
@@ -226,10 +256,12 @@ impl Outbox {
     }
 
     async fn load(&self, audit_id: &str) -> Result<Option<Record>, OutboxError> {
-        let row = sqlx::query("SELECT id, device_id, kind, comments, attempts FROM journal_outbox WHERE id = $1")
-            .bind(audit_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, device_id, kind, comments, attempts FROM journal_outbox WHERE id = $1",
+        )
+        .bind(audit_id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|row| {
             Ok(Record {
                 id: row.try_get("id")?,
@@ -256,7 +288,9 @@ impl Outbox {
             Ok(id) => Delivery::Delivered(id),
             Err(err) => {
                 warn!(error = %err, audit_id = %record.id, "journal entry not delivered yet");
-                Delivery::Pending { last_error: Some(err.to_string()) }
+                Delivery::Pending {
+                    last_error: Some(err.to_string()),
+                }
             }
         }
     }
@@ -265,7 +299,10 @@ impl Outbox {
     async fn post_once(&self, record: &Record) -> Result<u64, NetboxError> {
         // An earlier attempt may have reached NetBox before its answer was lost.
         if record.attempts > 0
-            && let Some(id) = self.netbox.find_journal_entry(record.device_id, &record.id).await?
+            && let Some(id) = self
+                .netbox
+                .find_journal_entry(record.device_id, &record.id)
+                .await?
         {
             return Ok(id);
         }
@@ -308,7 +345,10 @@ impl Outbox {
     /// Exponential backoff by attempt number, capped.
     fn backoff(&self, attempts: i64) -> Duration {
         let exponent = attempts.clamp(1, 20) as u32 - 1;
-        let delay = self.settings.retry_initial.saturating_mul(2u32.saturating_pow(exponent));
+        let delay = self
+            .settings
+            .retry_initial
+            .saturating_mul(2u32.saturating_pow(exponent));
         delay.min(self.settings.retry_max)
     }
 }
@@ -351,5 +391,8 @@ fn kind_from_name(name: &str) -> JournalKind {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
 }

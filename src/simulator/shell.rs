@@ -442,6 +442,8 @@ impl Shell {
         Some(line)
     }
 
+    // Known gap (#3): the echo is written per line, not per keystroke, so a
+    // client typing one character at a time sees its echo only at Enter.
     async fn echo(&mut self, line: &[u8]) {
         let behaviour = &self.device.spec.behaviour;
         let mut echo = line.to_vec();

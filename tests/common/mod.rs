@@ -152,18 +152,38 @@ impl Testbed {
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    /// Holds the audit store; it goes when the app goes.
+    pub state: tempfile::TempDir,
+}
+
+/// An `[audit]` section with a fresh SQLite store in `dir` and quick retries.
+pub fn audit_section(dir: &std::path::Path) -> String {
+    format!(
+        "\n[audit]\nstore = \"sqlite://{}/audit.db?mode=rwc\"\nsweep_interval_ms = 200\nretry_initial_ms = 200\nretry_max_ms = 1000\n",
+        dir.display()
+    )
 }
 
 impl TestApp {
-    /// Starts the service with `config` (TOML text) on a free port.
+    /// Starts the service with `config` (TOML text) on a free port; without
+    /// an `[audit]` section it gets a fresh audit store of its own.
     pub async fn spawn(config: &str) -> TestApp {
-        let settings = Settings::from_toml(config).expect("test configuration is valid");
-        let app = Application::build(&settings).await.expect("the service starts");
+        let state = tempfile::tempdir().unwrap();
+        let config = if config.contains("[audit]") {
+            config.to_string()
+        } else {
+            format!("{config}{}", audit_section(state.path()))
+        };
+        let settings = Settings::from_toml(&config).expect("test configuration is valid");
+        let app = Application::build(&settings)
+            .await
+            .expect("the service starts");
         let base = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run());
         TestApp {
             base,
             http: reqwest::Client::new(),
+            state,
         }
     }
 
