@@ -110,9 +110,12 @@ tb_apt_install() {
 }
 tb_base_packages() {
   # postgresql/redis: NetBox backends; libpq-dev+gcc: pip builds psycopg's C module;
-  # python3-venv: venvs from Debian's python; iproute2: ss
+  # python3-venv: venvs from Debian's python; iproute2: ss;
+  # openssh-server/-client: the transport tests run their own sshd and ssh-keygen;
+  # libssl-dev+pkg-config: the libssh2 fallback transport links OpenSSL
   tb_apt_install postgresql redis-server libpq-dev gcc curl jq \
-    python3 python3-venv iproute2 procps ca-certificates
+    python3 python3-venv iproute2 procps ca-certificates \
+    openssh-server openssh-client libssl-dev pkg-config
 }
 
 # ------------------------------------------------------------------------------ helpers
