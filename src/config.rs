@@ -64,6 +64,46 @@ pub struct Settings {
     /// Extra or overriding platform entries (same shape as the built-in table).
     #[serde(default)]
     pub platforms: Vec<PlatformDef>,
+    /// How callers' NetBox tokens are checked.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Named device credentials, chosen by device or by the request.
+    #[serde(default)]
+    pub credential_profiles: Vec<CredentialProfileConfig>,
+    /// HashiCorp Vault, for profiles whose secrets live there.
+    #[serde(default)]
+    pub vault: Option<VaultConfig>,
+    /// The toolkit page behind NetBox's custom link.
+    #[serde(default)]
+    pub ui: UiConfig,
+}
+
+/// The toolkit page (`/ui/`): how browsers reach it and NetBox, and how
+/// long a sign-in lasts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// The service's URL as browsers reach it (for the custom link and for
+    /// `Secure` cookies behind TLS); `http://<listen>/` when unset.
+    pub public_url: Option<Url>,
+    /// NetBox's URL as browsers reach it, for links; `netbox.url` when unset.
+    pub netbox_public_url: Option<Url>,
+    /// Where NetBox's style sheets are served; read from NetBox's login page
+    /// when unset.
+    pub netbox_static_url: Option<Url>,
+    /// How long a sign-in (and the NetBox token behind it) lasts, seconds.
+    pub session_ttl_s: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            netbox_public_url: None,
+            netbox_static_url: None,
+            session_ttl_s: 8 * 3600,
+        }
+    }
 }
 
 /// How to reach NetBox.
@@ -143,6 +183,10 @@ pub struct ExecutionConfig {
     pub backoff_factor: f32,
     /// Largest delay between attempts, milliseconds.
     pub max_delay_ms: u64,
+    /// SSH sessions open to one device at once; more requests wait in line.
+    pub sessions_per_device: usize,
+    /// SSH sessions open at once across all devices.
+    pub sessions_total: usize,
 }
 
 /// Per-device rate limit: `runs` per `window_s`.
@@ -166,6 +210,9 @@ const OVERRIDABLE: &[&str] = &[
     "ssh",
     "execution",
     "rate_limit",
+    "auth",
+    "vault",
+    "ui",
 ];
 
 fn environment_overrides(vars: impl Iterator<Item = (String, String)>) -> config::Environment {
@@ -212,6 +259,75 @@ impl Default for AuditConfig {
     }
 }
 
+/// How callers' NetBox tokens and permissions are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a token's user and that user's permissions are trusted
+    /// before NetBox is asked again, seconds; a revoked token or a removed
+    /// permission stops working within this time.
+    pub cache_ttl_s: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self { cache_ttl_s: 30 }
+    }
+}
+
+/// A named set of device credentials. Each secret comes from the value
+/// itself, an environment variable (`*_env`) or a file (`*_file`), else from
+/// the profile's Vault secret (keys `username`, `password`, `enable_secret`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialProfileConfig {
+    /// Name a request may give in `credential_profile`.
+    pub name: String,
+    /// Login name.
+    pub username: Option<String>,
+    /// Login password.
+    pub password: Option<SecretString>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File holding the password (one line).
+    pub password_file: Option<PathBuf>,
+    /// Enable secret.
+    pub enable_secret: Option<SecretString>,
+    /// Environment variable holding the enable secret.
+    pub enable_secret_env: Option<String>,
+    /// File holding the enable secret (one line).
+    pub enable_secret_file: Option<PathBuf>,
+    /// Path of a KV v2 secret under `vault.mount`.
+    pub vault_path: Option<String>,
+    /// Device platform slugs this profile is chosen for.
+    pub platforms: Vec<String>,
+    /// Device site slugs this profile is chosen for.
+    pub sites: Vec<String>,
+    /// Device role slugs this profile is chosen for.
+    pub roles: Vec<String>,
+    /// Device tag slugs this profile is chosen for (any of them).
+    pub tags: Vec<String>,
+    /// NetBox groups whose members may name this profile in a request
+    /// (superusers always may).
+    pub allowed_groups: Vec<String>,
+}
+
+/// A HashiCorp Vault server with a KV v2 secrets engine.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// Vault's address, e.g. `https://vault.example.com:8200`.
+    pub address: Url,
+    /// Vault token; prefer `NBT_VAULT__TOKEN`.
+    pub token: SecretString,
+    /// Mount point of the KV v2 engine.
+    #[serde(default = "defaults::vault_mount")]
+    pub mount: String,
+    /// How long secrets read from Vault are reused, seconds.
+    #[serde(default = "defaults::vault_cache_ttl_s")]
+    pub cache_ttl_s: u64,
+}
+
 mod defaults {
     use std::net::SocketAddr;
 
@@ -226,6 +342,12 @@ mod defaults {
     }
     pub fn netbox_cache_ttl_s() -> u64 {
         60
+    }
+    pub fn vault_mount() -> String {
+        "secret".into()
+    }
+    pub fn vault_cache_ttl_s() -> u64 {
+        300
     }
 }
 
@@ -255,6 +377,8 @@ impl Default for ExecutionConfig {
             initial_delay_ms: 500,
             backoff_factor: 2.0,
             max_delay_ms: 5_000,
+            sessions_per_device: 2,
+            sessions_total: 200,
         }
     }
 }
@@ -305,6 +429,16 @@ impl Settings {
             ("ssh.connect_timeout_s", self.ssh.connect_timeout_s),
             ("ssh.login_timeout_s", self.ssh.login_timeout_s),
             ("audit.retry_initial_ms", self.audit.retry_initial_ms),
+            ("auth.cache_ttl_s", self.auth.cache_ttl_s),
+            ("ui.session_ttl_s", self.ui.session_ttl_s),
+            (
+                "execution.sessions_per_device",
+                self.execution.sessions_per_device as u64,
+            ),
+            (
+                "execution.sessions_total",
+                self.execution.sessions_total as u64,
+            ),
             ("audit.sweep_interval_ms", self.audit.sweep_interval_ms),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {

@@ -20,8 +20,12 @@ use crate::connector::{
 };
 use crate::netbox::{NetboxClient, NetboxError, NetboxSettings};
 use crate::service::catalogue::CatalogueError;
+use crate::service::credentials::CredentialStore;
+use crate::service::directory::DeviceDirectory;
 use crate::service::outbox::{Outbox, OutboxError, OutboxSettings};
-use crate::service::{Auditor, Catalogue, CommandService, DeviceRateLimiter};
+use crate::service::{
+    Access, Auditor, Authorizer, Catalogue, CommandService, CredentialError, DeviceRateLimiter,
+};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,9 @@ pub enum StartupError {
         /// Why.
         reason: String,
     },
+    /// The credential profiles are inconsistent.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     /// The audit store could not be opened.
     #[error(transparent)]
     Audit(#[from] OutboxError),
@@ -60,6 +67,7 @@ pub enum StartupError {
 pub struct Application {
     server: Server,
     port: u16,
+    outbox: Arc<Outbox>,
 }
 
 impl Application {
@@ -77,21 +85,29 @@ impl Application {
             .map(|a| a.port())
             .unwrap_or(settings.listen.port());
 
+        let outbox = service.auditor().outbox().clone();
+        let ui = web::Data::new(api::ui::UiState::new(settings, service.netbox().clone()));
         let data = web::Data::new(service);
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .app_data(ui.clone())
                 .configure(api::configure)
         })
+        .on_connect(api::disconnect::on_connect)
         .listen(listener)
         .map_err(|source| StartupError::Bind {
             addr: settings.listen.to_string(),
             source,
         })?
-        .shutdown_timeout(30)
+        .shutdown_timeout(SHUTDOWN_GRACE_S)
         .run();
-        Ok(Self { server, port })
+        Ok(Self {
+            server,
+            port,
+            outbox,
+        })
     }
 
     /// The port actually bound.
@@ -99,9 +115,40 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop.
+    /// Serves until the process is told to stop (SIGTERM or SIGINT), lets
+    /// in-flight runs finish within the grace period, then flushes the
+    /// audit outbox to NetBox before returning.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        self.server.await?;
+        flush_outbox(&self.outbox, SHUTDOWN_FLUSH).await;
+        Ok(())
+    }
+}
+
+/// How long shutdown waits for in-flight runs.
+const SHUTDOWN_GRACE_S: u64 = 30;
+
+/// How long shutdown keeps delivering pending journal entries.
+const SHUTDOWN_FLUSH: Duration = Duration::from_secs(10);
+
+/// Delivers due journal entries until none is left or `budget` is spent;
+/// what remains stays in the store for the next start.
+async fn flush_outbox(outbox: &Outbox, budget: Duration) {
+    let flush = async {
+        loop {
+            match outbox.sweep().await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    };
+    if tokio::time::timeout(budget, flush).await.is_err() {
+        tracing::warn!(
+            "journal entries still pending at shutdown; they are sent after the next start"
+        );
+    }
+    if let Ok((pending, _)) = outbox.pending(1).await {
+        tracing::info!(pending, "audit outbox flushed at shutdown");
     }
 }
 
@@ -145,6 +192,7 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
         Duration::from_secs(settings.rate_limit.window_s),
     );
 
+    let access = access(settings, &netbox)?;
     Ok(CommandService::new(
         netbox,
         Duration::from_secs(settings.netbox.cache_ttl_s),
@@ -152,10 +200,28 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
         factory,
         catalogue,
         limiter,
-        settings.credentials.clone(),
+        access,
         settings.ssh.clone(),
         settings.execution.clone(),
     ))
+}
+
+/// Callers' identities and permissions, their view of devices, and device
+/// credentials.
+fn access(settings: &Settings, netbox: &NetboxClient) -> Result<Access, StartupError> {
+    let auth_ttl = Duration::from_secs(settings.auth.cache_ttl_s);
+    Ok(Access {
+        authorizer: Authorizer::new(netbox.clone(), auth_ttl),
+        directory: DeviceDirectory::new(
+            netbox.clone(),
+            Duration::from_secs(settings.netbox.cache_ttl_s),
+        ),
+        credentials: CredentialStore::new(
+            settings.credentials.clone(),
+            settings.credential_profiles.clone(),
+            settings.vault.as_ref(),
+        )?,
+    })
 }
 
 /// Host-key policy, legacy platforms, transport order and client key.

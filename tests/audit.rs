@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::ServiceProcess;
 use common::{TestApp, Testbed, audit_section, config_for};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -85,7 +85,9 @@ async fn entries_with(device_id: u64, audit_id: &str) -> u64 {
 async fn wait_for_empty_backlog(base: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let backlog: Value = reqwest::get(format!("{base}/api/v1/audit/pending"))
+        let backlog: Value = common::process::admin_client()
+            .get(format!("{base}/api/v1/audit/pending"))
+            .send()
             .await
             .unwrap()
             .json()
@@ -134,48 +136,22 @@ async fn runs_during_a_netbox_outage_reach_the_journal_exactly_once_when_it_retu
     }
 }
 
-fn spawn_service(config: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_netbox-toolkit"))
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-async fn wait_until_healthy(base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("{base}/api/v1/health")).await.is_err() {
-        assert!(Instant::now() < deadline, "the service did not start");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn an_entry_committed_before_a_sigkill_is_delivered_after_the_restart() {
     let relay = relay_to_netbox().await;
     let state = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = relay_config(&relay).replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
-        + &audit_section(state.path());
-    let config_path = state.path().join("config.toml");
-    std::fs::write(&config_path, config).unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let config = relay_config(&relay) + &audit_section(state.path());
     let ios1 = Testbed::get().device("ios1").id;
 
-    let mut first = spawn_service(&config_path);
-    wait_until_healthy(&base).await;
-    reqwest::get(format!("{base}/api/v1/devices/{ios1}/commands"))
+    let mut first = ServiceProcess::start(state.path(), &config).await;
+    common::process::admin_client()
+        .get(format!("{}/api/v1/devices/{ios1}/commands", first.base))
+        .send()
         .await
         .unwrap();
     relay.set(false);
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/devices/{ios1}/execute"))
+    let answer: Value = common::process::admin_client()
+        .post(format!("{}/api/v1/devices/{ios1}/execute", first.base))
         .json(&json!({"command": "show clock", "notes": "sigkill test"}))
         .send()
         .await
@@ -185,15 +161,12 @@ async fn an_entry_committed_before_a_sigkill_is_delivered_after_the_restart() {
         .unwrap();
     assert_eq!(answer["journal_status"], "pending", "{answer:#}");
     let audit_id = answer["audit_id"].as_str().unwrap().to_string();
-    first.kill().unwrap(); // SIGKILL
-    first.wait().unwrap();
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
 
     relay.set(true);
-    let mut second = spawn_service(&config_path);
-    wait_until_healthy(&base).await;
-    wait_for_empty_backlog(&base).await;
-    second.kill().unwrap();
-    second.wait().unwrap();
+    let second = ServiceProcess::start_with(&first.config, first.port()).await;
+    wait_for_empty_backlog(&second.base).await;
 
     assert_eq!(entries_with(ios1, &audit_id).await, 1);
 }

@@ -86,3 +86,9 @@ fn the_compose_file_is_valid_where_a_compose_client_exists() {
         );
     }
 }
+
+#[test]
+fn the_example_configuration_parses() {
+    let text = std::fs::read_to_string(repo().join("config/example.toml")).unwrap();
+    netbox_toolkit::config::Settings::from_toml(&text).unwrap();
+}

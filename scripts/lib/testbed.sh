@@ -11,6 +11,7 @@
 # Knobs (environment):
 #   NBT_STATE        state directory                        [/var/tmp/netbox-toolkit-testbed]
 #   NB_PORT          NetBox (gunicorn) port on 127.0.0.1    [8000]
+#   NB_STATIC_PORT   NetBox's static files on 127.0.0.1     [8001]
 #   NB_PYTHON        Python >= 3.12 used for the NetBox venv  [auto: python3.13/3.12, pyenv]
 #   NB_REDIS_PORT    Redis port on 127.0.0.1                [6379]
 #   NB_REDIS_DB_TASKS / NB_REDIS_DB_CACHE                   [6 / 7]
@@ -38,6 +39,11 @@ NB_STATIC=$NB_ROOT/static          # collectstatic target (NetBox fixes STATIC_R
 NB_CONF=$NB_ROOT/conf/configuration.py
 NB_PIDFILE=$NB_HOME/gunicorn.pid
 NB_LOG=$NB_HOME/gunicorn.log
+# gunicorn serves no static files: NetBox's static URL points at a small server of our own
+NB_STATIC_PORT=${NB_STATIC_PORT:-8001}
+NB_STATIC_URL=http://127.0.0.1:$NB_STATIC_PORT/static/
+NB_STATIC_PIDFILE=$NB_HOME/static.pid
+NB_STATIC_LOG=$NB_HOME/static.log
 NB_ADMIN_USER="admin"
 NB_SECRETS=$NB_HOME/admin.secrets  # ADMIN_PASSWORD / TOKEN_V2 / TOKEN_V1 lines, mode 600
 NB_DB_NAME=${NB_DB_NAME:-netbox_toolkit}
@@ -55,6 +61,11 @@ FN_SPEC=$FN_HOME/devices.spec
 FN_READY=$FN_HOME/ready
 FN_PIDFILE=$FN_HOME/launcher.pid
 FN_LOG=$FN_HOME/launcher.log
+
+# schemathesis (PyPI): tests/schema.rs runs its CLI against the service's OpenAPI document
+ST_VERSION=4.32.5
+ST_HOME=$STATE/schemathesis
+ST_VENV=$ST_HOME/venv
 
 DEVICE_USERNAME=user
 DEVICE_PASSWORD=user
@@ -396,6 +407,37 @@ tb_netbox_collectstatic() {
   touch "$stamp"
 }
 
+# NetBox renders static URLs with its staticfiles storage; its base_url sends browsers to our
+# static server. Appended (not in the template above) so existing test beds get it too.
+# Prints "changed" when the file was edited (gunicorn must then restart to read it).
+tb_netbox_static_config() {
+  local marker="# nbt: static files at $NB_STATIC_URL"
+  grep -qxF "$marker" "$NB_CONF" && return 0
+  tb_log "pointing NetBox's static URL at $NB_STATIC_URL ($NB_CONF)"
+  sed -i '/^# nbt: static files at /,/^STORAGES = /d' "$NB_CONF"
+  printf '%s\nSTORAGES = {"staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage", "OPTIONS": {"base_url": "%s"}}}\n' \
+    "$marker" "$NB_STATIC_URL" >>"$NB_CONF"
+  echo changed
+}
+tb_netbox_static_pid() { tb_pid_alive "$NB_STATIC_PIDFILE" static_server.py; }
+tb_netbox_static_up() {
+  local i
+  [ -n "$(tb_netbox_static_pid || true)" ] && return 0
+  tb_port_listening 127.0.0.1 "$NB_STATIC_PORT" && tb_die "127.0.0.1:$NB_STATIC_PORT is already used by another process (set NB_STATIC_PORT)"
+  tb_log "serving NetBox's static files at $NB_STATIC_URL"
+  tb_rotate "$NB_STATIC_LOG"
+  setsid "$NB_VENV/bin/python" "$TB_PY_DIR/static_server.py" "$NB_STATIC" 127.0.0.1 "$NB_STATIC_PORT" \
+    </dev/null >>"$NB_STATIC_LOG" 2>&1 8>&- &
+  echo $! >"$NB_STATIC_PIDFILE"
+  for i in $(seq 1 50); do
+    [ "$(tb_http_code "${NB_STATIC_URL}netbox.css")" = 200 ] && return 0
+    sleep 0.1
+  done
+  tail -5 "$NB_STATIC_LOG" >&2
+  tb_die "the static file server does not answer ${NB_STATIC_URL}netbox.css"
+}
+tb_netbox_static_stop() { tb_stop_pidfile "$NB_STATIC_PIDFILE" static_server.py "NetBox static files"; }
+
 # ------------------------------------------------------------------------------ NetBox admin + tokens
 tb_token_works() {  # tb_token_works "Bearer nbt_..." | "Token ..."
   [ "$(tb_http_code "$NB_URL/api/authentication-check/" -H "Authorization: $1" -H 'Accept: application/json')" = 200 ]
@@ -442,7 +484,8 @@ tb_netbox_start() {
   for i in $(seq 1 240); do
     code=$(tb_http_code "$NB_URL/login/")
     [ "$code" = 200 ] && { tb_log "NetBox serves $NB_URL (gunicorn pid $(tb_netbox_pid))"; return 0; }
-    if [ "$i" -gt 20 ] && [ -z "$(tb_netbox_pid || true)" ]; then break; fi
+    # gunicorn --preload writes its pid file only once NetBox is imported (>10 s on a busy machine)
+    if [ "$i" -gt 90 ] && [ -z "$(tb_netbox_pid || true)" ]; then break; fi
     sleep 0.5
   done
   tail -30 "$NB_LOG" >&2
@@ -455,7 +498,8 @@ tb_netbox_stop() { tb_stop_pidfile "$NB_PIDFILE" gunicorn "NetBox gunicorn" QUIT
 tb_netbox_up() {
   local code
   if [ -n "$(tb_netbox_pid || true)" ] && [ "${NBT_RESET_DB:-0}" != 1 ] &&
-     [ -f "$NB_STATIC/.collected-$NB_VERSION" ] && tb_tokens_work; then
+     [ -f "$NB_STATIC/.collected-$NB_VERSION" ] && [ -n "$(tb_netbox_static_pid || true)" ] &&
+     grep -qxF "# nbt: static files at $NB_STATIC_URL" "$NB_CONF" && tb_tokens_work; then
     tb_log "NetBox already up on $NB_URL with valid tokens"
     return 0
   fi
@@ -465,8 +509,10 @@ tb_netbox_up() {
   tb_netbox_install
   tb_netbox_database
   tb_netbox_config
+  if [ "$(tb_netbox_static_config)" = changed ]; then tb_netbox_stop; fi
   tb_netbox_schema
   tb_netbox_collectstatic
+  tb_netbox_static_up
   tb_netbox_start
   tb_tokens_work || tb_netbox_admin
   code=$(tb_http_code "$NB_URL/api/status/" -H "Authorization: Bearer $(tb_secret TOKEN_V2)" -H 'Accept: application/json')
@@ -525,6 +571,19 @@ tb_fakenos_up() {
   tb_die "fake devices did not come up"
 }
 
+# ------------------------------------------------------------------------------ schemathesis
+tb_schemathesis_install() {
+  local py t
+  tb_venv_has "$ST_VENV" schemathesis "$ST_VERSION" && return 0
+  py=$(tb_find_python 10) || tb_die "schemathesis needs Python >= 3.10"
+  mkdir -p "$ST_HOME"
+  [ -x "$ST_VENV/bin/python" ] || { tb_log "creating schemathesis venv with $py"; "$py" -m venv "$ST_VENV"; }
+  t=$(date +%s)
+  tb_log "pip install schemathesis==$ST_VERSION"
+  "$ST_VENV/bin/pip" install -q --disable-pip-version-check "schemathesis==$ST_VERSION" >&2
+  tb_log "pip install schemathesis done in $(( $(date +%s) - t )) s"
+}
+
 # ------------------------------------------------------------------------------ seed + env file
 tb_seed() {
   tb_lab >"$STATE/lab.txt"
@@ -538,6 +597,7 @@ tb_write_env() {
   cat >"$tmp" <<EOF
 NBT_STATE=$STATE
 NETBOX_URL=$NB_URL
+NETBOX_STATIC_URL=$NB_STATIC_URL
 NETBOX_TOKEN=$(tb_secret TOKEN_V2)
 NETBOX_TOKEN_V1=$(tb_secret TOKEN_V1)
 NETBOX_ADMIN_USER=$NB_ADMIN_USER
@@ -546,6 +606,7 @@ NETBOX_VERSION=$NB_VERSION
 DEVICE_USERNAME=$DEVICE_USERNAME
 DEVICE_PASSWORD=$DEVICE_PASSWORD
 NBT_SEED_FILE=$TB_SEED_FILE
+SCHEMATHESIS=$ST_VENV/bin/st
 EOF
   mv "$tmp" "$TB_ENV_FILE"
 }
@@ -560,10 +621,12 @@ tb_up() {
   fi
   tb_netbox_up
   tb_fakenos_up
+  tb_schemathesis_install
   tb_seed
   tb_write_env
 }
 tb_down() {
   tb_netbox_stop
+  tb_netbox_static_stop
   tb_fakenos_stop
 }

@@ -17,9 +17,16 @@ lab), one platform per slug, and per device: the device (status active), an inte
 "mgmt0", the IPv4 address <ip>/32 on it as primary_ip4, and a service "ssh" (tcp/<port>)
 whose parent is the device.
 
+Access control (issue #4): a second site "other", tag "toolkit-core" on eos1, interfaces
+GigabitEthernet0/1-2 on ios1, VLANs 10 "users" and 20 "voice" in site lab, config contexts
+with `toolkit.commands` assigned by platform (cisco_ios) and by tag (toolkit-core), and the
+users, groups and object permissions in ACCESS below, each user with one v2 token (kept in
+SEED_JSON while it still authenticates; NetBox cannot show a v2 secret again).
+
 SEED_JSON:
     {"devices": {"ios1": {"id": 1, "platform": "cisco_ios", "host": "127.0.0.11", "port": 6001}, ...},
-     "site_id": 1, "platforms": {"cisco_ios": 1, ...}}
+     "site_id": 1, "platforms": {"cisco_ios": 1, ...},
+     "users": {"nbt-operator": {"id": 3, "token": "nbt_<key>.<secret>", "groups": [...]}, ...}}
 host / port are null for a device without a primary IP / ssh service.
 """
 
@@ -41,6 +48,44 @@ PLATFORM_NAMES = {
 }
 INTERFACE = "mgmt0"
 SERVICE = "ssh"
+
+# Groups -> permissions on dcim.device: (name, actions, constraints).
+GROUP_PERMISSIONS = {
+    "toolkit-viewers": [("toolkit: view devices", ["view"], None)],
+    "toolkit-show-lab": [("toolkit: show in lab", ["execute_show"], {"site__slug": "lab"})],
+    "toolkit-show-other": [("toolkit: show in other", ["execute_show"], {"site__slug": "other"})],
+}
+# Users -> (groups, permissions granted to the user directly).
+ACCESS = {
+    "nbt-viewer": (["toolkit-viewers"], []),
+    "nbt-operator": (["toolkit-viewers", "toolkit-show-lab"], []),
+    "nbt-other": (["toolkit-viewers", "toolkit-show-other"], []),
+    "nbt-engineer": (["toolkit-viewers"], [
+        ("toolkit: config on ios1 and eos1", ["execute_show", "execute_config"],
+         {"name__in": ["ios1", "eos1"]}),
+    ]),
+    "nbt-blind": ([], [("toolkit: view other site", ["view", "execute_show"], {"site__slug": "other"})]),
+    "nbt-odd": (["toolkit-viewers"], [("toolkit: odd constraint", ["execute_show"], {"serial__startswith": "X"})]),
+}
+CORE_TAG = "toolkit-core"
+IOS_CONTEXT = {"toolkit": {"commands": [
+    {"name": "show clock", "command": "show clock", "description": "Device time (from NetBox)"},
+    {"name": "show what", "command": "show <what>", "description": "A show command picked by name",
+     "variables": [{"name": "what", "type": "text", "pattern": "version|clock", "default": "clock",
+                    "help": "version or clock"}]},
+    {"name": "show interface", "command": "show interfaces <interface>",
+     "variables": [{"name": "interface", "type": "interface", "help": "An interface of the device"}]},
+    {"name": "show vlan", "command": "show vlan id <vid>",
+     "variables": [{"name": "vid", "type": "vlan_id", "help": "A VLAN of the device's site"}]},
+    {"name": "ping from", "command": "ping <target> source <source>",
+     "variables": [{"name": "target", "type": "ip_address"}, {"name": "source", "type": "ip_address"}]},
+    {"name": "describe", "type": "config", "command": "interface <interface>\n description <text>",
+     "variables": [{"name": "interface", "type": "interface"},
+                   {"name": "text", "type": "text", "max_length": 64}]},
+]}}
+TAG_CONTEXT = {"toolkit": {"commands": [
+    {"name": "core version", "command": "show version", "description": "Assigned by the toolkit-core tag"},
+]}}
 
 
 class NetBox:
@@ -131,6 +176,83 @@ def read_lab(path):
     return lab
 
 
+def seed_access(nb, s, lab_site, devices, seed_file):
+    """Objects and identities of the access-control tests; returns the users for SEED_JSON."""
+    s.by_slug("/api/dcim/sites/", "other", {"name": "Other", "status": "active"}, "site other")
+    tag = s.by_slug("/api/extras/tags/", CORE_TAG, {"name": CORE_TAG, "color": "9e9e9e"}, f"tag {CORE_TAG}")
+    if "eos1" in devices:
+        s.ensure("/api/dcim/devices/", devices["eos1"], {"tags": [tag["id"]]}, "device eos1 tags")
+
+    if "ios1" in devices:
+        ios1 = devices["ios1"]["id"]
+        have = {i["name"]: i for i in nb.all("/api/dcim/interfaces/", device_id=ios1)}
+        for name in ("GigabitEthernet0/1", "GigabitEthernet0/2"):
+            s.ensure("/api/dcim/interfaces/", have.get(name),
+                     {"device": ios1, "name": name, "type": "1000base-t"}, f"interface ios1/{name}")
+    vlans = {v["vid"]: v for v in nb.all("/api/ipam/vlans/", site_id=lab_site["id"])}
+    for vid, name in ((10, "users"), (20, "voice")):
+        s.ensure("/api/ipam/vlans/", vlans.get(vid),
+                 {"vid": vid, "name": name, "site": lab_site["id"], "status": "active"}, f"VLAN {vid}")
+
+    platforms = {p["slug"]: p["id"] for p in nb.all("/api/dcim/platforms/")}
+    contexts = {c["name"]: c for c in nb.all("/api/extras/config-contexts/")}
+    s.ensure("/api/extras/config-contexts/", contexts.get("toolkit: cisco_ios commands"),
+             {"name": "toolkit: cisco_ios commands", "weight": 1000, "platforms": [platforms["cisco_ios"]],
+              "data": IOS_CONTEXT}, "config context cisco_ios")
+    s.ensure("/api/extras/config-contexts/", contexts.get("toolkit: core tag commands"),
+             {"name": "toolkit: core tag commands", "weight": 1000, "tags": [CORE_TAG],
+              "data": TAG_CONTEXT}, "config context toolkit-core")
+
+    groups = {g["name"]: g for g in nb.all("/api/users/groups/")}
+    for name in GROUP_PERMISSIONS:
+        groups[name] = s.ensure("/api/users/groups/", groups.get(name), {"name": name}, f"group {name}")
+    users = {u["username"]: u for u in nb.all("/api/users/users/", username=list(ACCESS))}
+    for name, (group_names, _) in ACCESS.items():
+        wanted = {"username": name, "groups": [groups[g]["id"] for g in group_names], "is_active": True}
+        if name not in users:
+            wanted["password"] = "Nbt-" + os.urandom(12).hex()
+        users[name] = s.ensure("/api/users/users/", users.get(name), wanted, f"user {name}")
+
+    perms = {p["name"]: p for p in nb.all("/api/users/permissions/")}
+    for group, entries in GROUP_PERMISSIONS.items():
+        for pname, actions, constraints in entries:
+            s.ensure("/api/users/permissions/", perms.get(pname),
+                     {"name": pname, "object_types": ["dcim.device"], "actions": actions, "enabled": True,
+                      "constraints": constraints, "groups": [groups[group]["id"]]}, f"permission {pname}")
+    for name, (_, entries) in ACCESS.items():
+        for pname, actions, constraints in entries:
+            s.ensure("/api/users/permissions/", perms.get(pname),
+                     {"name": pname, "object_types": ["dcim.device"], "actions": actions, "enabled": True,
+                      "constraints": constraints, "users": [users[name]["id"]]}, f"permission {pname}")
+
+    previous = {}
+    if os.path.exists(seed_file):
+        with open(seed_file, encoding="utf-8") as fh:
+            previous = json.load(fh).get("users", {})
+    out = {}
+    for name in ACCESS:
+        token = previous.get(name, {}).get("token")
+        if not token_works(nb.url, token, users[name]["id"]):
+            made = nb.call("POST", "/api/users/tokens/",
+                           {"user": users[name]["id"], "description": "netbox-toolkit testbed"})
+            token = f"nbt_{made['key']}.{made['token']}"
+            s.created += 1
+        out[name] = {"id": users[name]["id"], "token": token, "groups": ACCESS[name][0]}
+    return out
+
+
+def token_works(url, token, user_id):
+    if not token:
+        return False
+    req = urllib.request.Request(url + "/api/authentication-check/",
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read()).get("id") == user_id
+    except (urllib.error.HTTPError, urllib.error.URLError):
+        return False
+
+
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
@@ -196,7 +318,9 @@ def main():
                       "port_mappings": [f"tcp/{d['port']}"], "ipaddresses": [ip_id] if ip_id else []},
                      f"service {d['name']}/{SERVICE}")
 
+    users = seed_access(nb, s, site, devices, seed_file)
     seed = {
+        "users": users,
         "devices": {
             d["name"]: {"id": devices[d["name"]]["id"], "platform": d["platform"], "host": d["ip"], "port": d["port"]}
             for d in lab

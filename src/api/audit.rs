@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -33,16 +33,22 @@ pub struct PendingQuery {
     path = "/api/v1/audit/pending",
     tag = "audit",
     params(PendingQuery),
+    security(("netbox_token" = [])),
     responses(
         (status = 200, description = "The backlog", body = PendingList),
         (status = 400, description = "Invalid query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Audit store unavailable", body = Problem, content_type = "application/problem+json")
     )
 )]
 pub async fn pending(
     service: web::Data<Arc<CommandService>>,
     query: web::Query<PendingQuery>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
+    // Any NetBox user may see the backlog; it holds no secret.
+    let token = super::devices::caller_token(&req)?;
+    service.authorizer().authenticate_token(token).await?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

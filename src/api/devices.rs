@@ -1,14 +1,29 @@
-//! Device endpoints: list the catalogue commands for a device and run one.
+//! Device endpoints: list the commands a caller sees on a device, the valid
+//! values of a command's variables, and run one.
+//!
+//! Every endpoint here needs the caller's own NetBox token in the
+//! `Authorization` header; the service checks it and the caller's NetBox
+//! permissions.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::disconnect::ConnectionProbe;
 use super::{ApiError, Problem};
-use crate::service::{CommandKind, CommandService, ExecuteRequest, JournalOutcome};
+use crate::netbox::ApiToken;
+use crate::service::authz::token_from_header;
+use crate::service::catalogue::CommandSource;
+use crate::service::variables::VariableDef;
+use crate::service::{
+    CommandKind, CommandService, CredentialChoice, DeviceCredentials, ExecuteRequest,
+    JournalOutcome, ServiceError,
+};
 
 /// Caller notes longer than this are refused rather than cut.
 const MAX_NOTES_CHARS: usize = 2_000;
@@ -26,6 +41,23 @@ pub struct CommandInfo {
     /// `show` or `config`.
     #[serde(rename = "type")]
     pub kind: CommandKind,
+    /// `file` (the catalogue file) or `config_context` (the device's NetBox
+    /// config context, which wins over the file for the same name).
+    pub source: CommandSource,
+    /// Whether the caller's NetBox permissions let them run it here
+    /// (`execute_show` or `execute_config` on the device).
+    pub permitted: bool,
+    /// The command's `<name>` variables.
+    pub variables: Vec<VariableDef>,
+}
+
+/// A config-context command that could not be used.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IgnoredCommand {
+    /// The entry's name (or its position).
+    pub name: String,
+    /// Why it was ignored.
+    pub reason: String,
 }
 
 /// The commands a device's platform offers.
@@ -39,6 +71,29 @@ pub struct CommandList {
     pub platform: String,
     /// Catalogue commands for that platform.
     pub commands: Vec<CommandInfo>,
+    /// Config-context entries that could not be used.
+    pub ignored: Vec<IgnoredCommand>,
+}
+
+/// Device credentials for one run: used once, never stored or logged.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialsBody {
+    /// Login name.
+    pub username: String,
+    /// Login password.
+    #[schema(value_type = String, format = Password)]
+    pub password: SecretString,
+    /// Enable secret, for platforms that escalate.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
+    pub enable_secret: Option<SecretString>,
+}
+
+impl std::fmt::Debug for CredentialsBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CredentialsBody({})", self.username)
+    }
 }
 
 /// A request to run one catalogue command.
@@ -55,6 +110,16 @@ pub struct ExecuteBody {
     /// Free text kept in the NetBox journal entry.
     #[serde(default)]
     pub notes: Option<String>,
+    /// Values of the command's `<name>` variables (defaults fill the rest).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+    /// Log in with these credentials, once, instead of a profile.
+    #[serde(default)]
+    pub credentials: Option<CredentialsBody>,
+    /// Log in with this credential profile (one you are allowed to name)
+    /// instead of the one chosen for the device.
+    #[serde(default)]
+    pub credential_profile: Option<String>,
 }
 
 /// A command that ran.
@@ -64,7 +129,7 @@ pub struct ExecuteResponse {
     pub success: bool,
     /// The device's output, without echo, prompt or escape codes.
     pub output: String,
-    /// The text sent to the device.
+    /// The text sent to the device, with variables substituted.
     pub command_sent: String,
     /// Canonical platform slug.
     pub platform: String,
@@ -72,6 +137,9 @@ pub struct ExecuteResponse {
     pub device_id: u64,
     /// Device name.
     pub device: String,
+    /// The caller's notes, as journaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
     /// Wall time of the run, milliseconds.
     pub duration_ms: u64,
     /// SSH connection attempts made.
@@ -92,15 +160,19 @@ pub struct ExecuteResponse {
     pub request_id: String,
 }
 
-/// Lists the catalogue commands for the device's platform.
+/// Lists the commands the caller sees on the device: the catalogue file's
+/// for its platform and its NetBox config context's, with whether the caller
+/// may run each.
 #[utoipa::path(
     get,
     path = "/api/v1/devices/{id}/commands",
     tag = "devices",
     params(("id" = u64, Path, description = "NetBox device id")),
+    security(("netbox_token" = [])),
     responses(
         (status = 200, description = "Commands for the device", body = CommandList),
-        (status = 404, description = "No such device", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such device, or the caller cannot see it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Platform not supported", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "NetBox unavailable", body = Problem, content_type = "application/problem+json")
     )
@@ -108,23 +180,110 @@ pub struct ExecuteResponse {
 pub async fn list_commands(
     service: web::Data<Arc<CommandService>>,
     path: web::Path<u64>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let (device, platform, commands) = service.commands_for(path.into_inner()).await?;
-    let commands = commands
+    let token = caller_token(&req)?;
+    let listed = service.device_commands(token, path.into_inner()).await?;
+    let commands = listed
+        .commands
         .into_iter()
-        .map(|c| CommandInfo {
-            name: c.name,
-            command: c.command,
-            description: c.description,
-            kind: c.kind,
+        .map(|listed| CommandInfo {
+            name: listed.command.name,
+            command: listed.command.command,
+            description: listed.command.description,
+            kind: listed.command.kind,
+            source: listed.command.source,
+            permitted: listed.permitted,
+            variables: listed.command.variables,
         })
         .collect();
+    let ignored = listed
+        .ignored
+        .into_iter()
+        .map(|(name, reason)| IgnoredCommand { name, reason })
+        .collect();
     Ok(HttpResponse::Ok().json(CommandList {
+        device_id: listed.device.id,
+        device: listed.device.label(),
+        platform: listed.platform,
+        commands,
+        ignored,
+    }))
+}
+
+/// One variable of a command with its valid values on a device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VariableChoiceInfo {
+    /// The declaration: name, type, required, help, default, pattern, limit.
+    #[serde(flatten)]
+    pub variable: VariableDef,
+    /// Valid values on this device; absent for free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub choices: Option<Vec<String>>,
+}
+
+/// The valid values of a command's variables on a device.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommandChoices {
+    /// NetBox device id.
+    pub device_id: u64,
+    /// Device name.
+    pub device: String,
+    /// The command name.
+    pub command: String,
+    /// Each variable with its valid values.
+    pub variables: Vec<VariableChoiceInfo>,
+}
+
+/// Lists the valid values of each variable of a command on the device:
+/// its interfaces, IP addresses, the VLANs available on it, the sites the
+/// caller can see.
+#[utoipa::path(
+    get,
+    path = "/api/v1/devices/{id}/commands/{name}/choices",
+    tag = "devices",
+    params(
+        ("id" = u64, Path, description = "NetBox device id"),
+        ("name" = String, Path, description = "Command name (URL-encoded)")
+    ),
+    security(("netbox_token" = [])),
+    responses(
+        (status = 200, description = "Valid values per variable", body = CommandChoices),
+        (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such device or command", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "NetBox unavailable", body = Problem, content_type = "application/problem+json")
+    )
+)]
+pub async fn command_choices(
+    service: web::Data<Arc<CommandService>>,
+    path: web::Path<(u64, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let token = caller_token(&req)?;
+    let (device_id, name) = path.into_inner();
+    let (device, command, variables) = service.command_choices(token, device_id, &name).await?;
+    Ok(HttpResponse::Ok().json(CommandChoices {
         device_id: device.id,
         device: device.label(),
-        platform,
-        commands,
+        command: command.name,
+        variables: variables
+            .into_iter()
+            .map(|v| VariableChoiceInfo {
+                variable: v.variable,
+                choices: v.choices,
+            })
+            .collect(),
     }))
+}
+
+/// The caller's token from the `Authorization` header (shape only; the
+/// service asks NetBox whose it is).
+pub fn caller_token(req: &HttpRequest) -> Result<ApiToken, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(|value| value.to_str().unwrap_or(""));
+    token_from_header(header).map_err(|err| ApiError::from(ServiceError::from(err)))
 }
 
 /// Runs a catalogue command on the device and records it in NetBox.
@@ -134,9 +293,12 @@ pub async fn list_commands(
     tag = "devices",
     params(("id" = u64, Path, description = "NetBox device id")),
     request_body = ExecuteBody,
+    security(("netbox_token" = [])),
     responses(
         (status = 200, description = "The command ran", body = ExecuteResponse),
-        (status = 400, description = "Invalid request", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request or variable value", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The caller lacks the NetBox permission (execute_show or execute_config) for this device, or may not use the credential profile", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such device or command", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Configuration mode refused", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unsupported platform, device not ready, or command rejected", body = Problem, content_type = "application/problem+json"),
@@ -156,11 +318,19 @@ pub async fn execute(
     let request_id = uuid::Uuid::new_v4().to_string();
     let request = execute_request(path.into_inner(), body.into_inner(), &req, &request_id)
         .map_err(|err| err.with_request_id(&request_id))?;
+    let notes = request.notes.clone();
 
-    let report = service
-        .execute(request)
-        .await
-        .map_err(|failure| ApiError::from(failure).with_request_id(&request_id))?;
+    // A caller who hangs up cancels the run: dropping it closes the SSH
+    // session, and the audit guard journals the cancellation.
+    let run = service.execute(request);
+    let outcome = match ConnectionProbe::of(&req) {
+        Some(probe) => tokio::select! {
+            outcome = run => outcome,
+            () = probe.hung_up() => return Err(ApiError::client_gone().with_request_id(&request_id)),
+        },
+        None => run.await,
+    };
+    let report = outcome.map_err(|failure| ApiError::from(failure).with_request_id(&request_id))?;
 
     let journal_status = super::problem::journal_status(&report.journal).to_string();
     let audit_id = report.journal.audit_id().to_string();
@@ -175,6 +345,7 @@ pub async fn execute(
         platform: report.platform,
         device_id: report.device_id,
         device: report.device,
+        notes,
         duration_ms: report.duration.as_millis() as u64,
         attempts: report.attempts,
         journal_entry_id,
@@ -209,7 +380,23 @@ fn execute_request(
         )));
     }
 
-    // Known gap (#4): callers are identified by address until NetBox tokens identify them.
+    let credentials = match (body.credentials, body.credential_profile) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give either `credentials` or `credential_profile`, not both".into(),
+            ));
+        }
+        (Some(given), None) => CredentialChoice::Given(DeviceCredentials {
+            username: given.username,
+            password: given.password,
+            enable_secret: given.enable_secret,
+            source: "request".into(),
+        }),
+        (None, Some(profile)) => CredentialChoice::Profile(profile),
+        (None, None) => CredentialChoice::Automatic,
+    };
+
+    // The service names the caller by their NetBox username; this says how they came.
     let peer = req
         .peer_addr()
         .map(|a| a.ip().to_string())
@@ -219,7 +406,10 @@ fn execute_request(
         command,
         timeout: body.timeout_s.map(Duration::from_secs),
         notes: body.notes,
-        requested_by: format!("API client at {peer}"),
+        requested_by: format!("API from {peer}"),
         request_id: request_id.to_string(),
+        token: Some(caller_token(req)?),
+        variables: body.variables,
+        credentials,
     })
 }

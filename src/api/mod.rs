@@ -6,7 +6,9 @@
 
 pub mod audit;
 pub mod devices;
+pub mod disconnect;
 pub mod problem;
+pub mod ui;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -23,7 +25,14 @@ pub use problem::{ApiError, Problem};
         description = "Run vetted CLI commands on network devices, with NetBox as the source of truth.",
         license(name = "Apache-2.0")
     ),
-    paths(health, devices::list_commands, devices::execute, audit::pending),
+    paths(
+        health,
+        devices::list_commands,
+        devices::command_choices,
+        devices::execute,
+        audit::pending
+    ),
+    modifiers(&NetboxTokenScheme),
     components(schemas(
         Health,
         Problem,
@@ -31,12 +40,37 @@ pub use problem::{ApiError, Problem};
         devices::CommandInfo,
         devices::ExecuteBody,
         devices::ExecuteResponse,
+        devices::CredentialsBody,
+        devices::IgnoredCommand,
+        devices::CommandChoices,
+        devices::VariableChoiceInfo,
+        crate::service::variables::VariableDef,
+        crate::service::variables::VariableType,
+        crate::service::catalogue::CommandSource,
         audit::PendingList,
         crate::service::outbox::PendingEntry
     )),
     tags((name = "devices", description = "Commands on NetBox devices"), (name = "audit", description = "The journal outbox"), (name = "service", description = "Service state"))
 )]
 pub struct ApiDoc;
+
+/// Callers send their own NetBox token, either style.
+struct NetboxTokenScheme;
+
+impl utoipa::Modify for NetboxTokenScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "netbox_token",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "Your own NetBox API token: `Bearer nbt_<key>.<secret>` (v2) or `Token <40 \
+                 characters>` (v1). What you may do follows your NetBox permissions.",
+            ))),
+        );
+    }
+}
 
 /// The OpenAPI document as pretty JSON, as checked in under `openapi/`.
 pub fn openapi_json() -> Result<String, serde_json::Error> {
@@ -57,9 +91,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     "/devices/{id}/commands",
                     web::get().to(devices::list_commands),
                 )
+                .route(
+                    "/devices/{id}/commands/{name}/choices",
+                    web::get().to(devices::command_choices),
+                )
                 .route("/devices/{id}/execute", web::post().to(devices::execute))
                 .route("/audit/pending", web::get().to(audit::pending)),
         )
+        .configure(ui::configure)
         .default_service(web::to(not_found));
 }
 

@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 
 use crate::connector::{CommandExecutionError, ConnectorError, DeviceConnectionError};
 use crate::netbox::NetboxError;
-use crate::service::{ExecutionFailure, JournalOutcome, ServiceError};
+use crate::service::{
+    AccessError, CredentialError, ExecutionFailure, JournalOutcome, ServiceError, VariableError,
+};
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -55,6 +57,12 @@ pub struct Problem {
     /// Seconds until a retry may succeed (for rate-limited requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
+    /// The NetBox permission action the caller lacks (for permission problems).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_permission: Option<String>,
+    /// Valid values close to a rejected variable value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestions: Option<Vec<String>>,
 }
 
 /// A failure on its way to becoming a problem response.
@@ -82,6 +90,8 @@ impl ApiError {
                 available_commands: None,
                 output: None,
                 retry_after_s: None,
+                missing_permission: None,
+                suggestions: None,
             }),
         }
     }
@@ -95,6 +105,18 @@ impl ApiError {
             detail,
             "Correct the request as described and send it again; the OpenAPI document at \
              /api/v1/openapi.json describes every field."
+                .into(),
+        )
+    }
+
+    /// The caller hung up mid-run; nobody reads this answer, but logs do.
+    pub fn client_gone() -> Self {
+        Self::new(
+            StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            "client-closed-request",
+            "Client closed the request",
+            "the caller hung up before the run finished; the run was cancelled".into(),
+            "Keep the connection open until the answer arrives, or raise the client's timeout."
                 .into(),
         )
     }
@@ -184,7 +206,17 @@ impl From<ServiceError> for ApiError {
                 api
             }
             ServiceError::InvalidRequest { reason } => Self::bad_request(reason),
+            ServiceError::Access(err) => access_problem(&err, detail, guidance),
+            ServiceError::Variable(err) => variable_problem(&err, detail, guidance),
+            ServiceError::Credentials(err) => credential_problem(&err, detail, guidance),
             ServiceError::Connector(err) => connector_problem(&err, detail, guidance),
+            ServiceError::SessionsBusy(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "device-busy",
+                "Device sessions busy",
+                detail,
+                guidance,
+            ),
             ServiceError::Audit(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "audit-unavailable",
@@ -208,6 +240,83 @@ pub fn journal_status(journal: &JournalOutcome) -> &'static str {
     match journal {
         JournalOutcome::Delivered { .. } => "delivered",
         JournalOutcome::Pending { .. } => "pending",
+    }
+}
+
+/// 401 when the caller is unknown (no usable token), 403 when known and
+/// not allowed; the type says which.
+fn access_problem(err: &AccessError, detail: String, guidance: String) -> ApiError {
+    let (status, code, title) = match err {
+        AccessError::MissingToken | AccessError::MalformedToken { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "authentication-required",
+            "NetBox token required",
+        ),
+        AccessError::TokenRefused { .. } | AccessError::InactiveUser { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "invalid-token",
+            "NetBox token not accepted",
+        ),
+        AccessError::Denied { .. } => (
+            StatusCode::FORBIDDEN,
+            "permission-denied",
+            "NetBox permission missing",
+        ),
+        AccessError::Unevaluable { .. } => (
+            StatusCode::FORBIDDEN,
+            "permission-unevaluable",
+            "NetBox permission cannot be evaluated",
+        ),
+        AccessError::ProfileDenied { .. } => (
+            StatusCode::FORBIDDEN,
+            "credential-profile-denied",
+            "Credential profile not allowed",
+        ),
+    };
+    let mut api = ApiError::new(status, code, title, detail, guidance);
+    if let AccessError::Denied { action, .. } | AccessError::Unevaluable { action, .. } = err {
+        api.problem.missing_permission = Some((*action).to_string());
+    }
+    api
+}
+
+fn variable_problem(err: &VariableError, detail: String, guidance: String) -> ApiError {
+    let mut api = match err {
+        VariableError::Declaration { .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-command-declaration",
+            "Command declaration invalid",
+            detail,
+            guidance,
+        ),
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-variable",
+            "Invalid command variable",
+            detail,
+            guidance,
+        ),
+    };
+    api.problem.suggestions = err.suggestions().map(<[String]>::to_vec);
+    api
+}
+
+fn credential_problem(err: &CredentialError, detail: String, guidance: String) -> ApiError {
+    match err {
+        CredentialError::UnknownProfile { .. } => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown-credential-profile",
+            "Unknown credential profile",
+            detail,
+            guidance,
+        ),
+        CredentialError::Unreadable { .. } | CredentialError::Invalid { .. } => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "credentials-unavailable",
+            "Device credentials unavailable",
+            detail,
+            guidance,
+        ),
     }
 }
 
@@ -322,6 +431,12 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
+        if self.problem.status == StatusCode::UNAUTHORIZED.as_u16() {
+            response.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"NetBox\""),
+            ));
+        }
         if let Some(seconds) = self.problem.retry_after_s {
             response.insert_header((header::RETRY_AFTER, seconds.max(1).to_string()));
         }

@@ -6,6 +6,11 @@
 //! [`NetboxError`] saying what NetBox did; it never decides what the caller
 //! should do about it.
 
+pub mod identity;
+mod links;
+pub mod objects;
+pub mod token;
+mod tokens;
 mod types;
 
 use std::time::Duration;
@@ -16,7 +21,14 @@ use serde::de::DeserializeOwned;
 use tracing::{Instrument, debug, info_span};
 use url::Url;
 
-pub use types::{Device, IpRef, JournalEntry, JournalKind, NamedRef, NewJournalEntry, Service};
+pub use identity::{GroupRef, ObjectPermission, TokenUser};
+pub use links::{CustomLinkSpec, JournalKindLabel, JournalListing, LinkChange};
+pub use objects::{Interface, IpAddress, Site, Vlan};
+pub use token::ApiToken;
+pub use tokens::{NetboxUser, ProvisionedToken, UserToken};
+pub use types::{
+    Device, IpRef, JournalEntry, JournalKind, NamedRef, NewJournalEntry, Service, TagRef,
+};
 
 /// Everything that can go wrong talking to NetBox.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -147,6 +159,17 @@ impl NetboxClient {
                 reason: err.to_string(),
             })?;
         Ok(Self { http, settings })
+    }
+
+    /// The same client speaking with a caller's token, so NetBox applies
+    /// that caller's view rights.
+    pub fn as_caller(&self, token: &ApiToken) -> Self {
+        let mut settings = self.settings.clone();
+        settings.token = token.secret().clone();
+        Self {
+            http: self.http.clone(),
+            settings,
+        }
     }
 
     /// The NetBox base URL.

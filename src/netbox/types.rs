@@ -63,6 +63,32 @@ pub struct Device {
     /// The device's site.
     #[serde(default)]
     pub site: Option<NamedRef>,
+    /// The device's role.
+    #[serde(default)]
+    pub role: Option<NamedRef>,
+    /// The device's tenant.
+    #[serde(default)]
+    pub tenant: Option<NamedRef>,
+    /// The device's tags.
+    #[serde(default)]
+    pub tags: Vec<TagRef>,
+    /// The rendered config context (merged by platform, role, site, tenant
+    /// and tags); present in the detail view.
+    #[serde(default)]
+    pub config_context: Option<serde_json::Value>,
+}
+
+/// A tag on an object.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TagRef {
+    /// Tag id.
+    pub id: u64,
+    /// Tag name.
+    #[serde(default)]
+    pub name: String,
+    /// Tag slug.
+    #[serde(default)]
+    pub slug: String,
 }
 
 impl Device {

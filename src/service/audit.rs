@@ -172,6 +172,91 @@ impl Auditor {
     }
 }
 
+/// The facts of a run, owned, for records written after the request is gone.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    /// NetBox device id.
+    pub device_id: u64,
+    /// Catalogue command name.
+    pub command_name: String,
+    /// The text sent to the device.
+    pub command_sent: String,
+    /// Platform slug.
+    pub platform: String,
+    /// `host:port` dialled.
+    pub target: String,
+    /// Who asked.
+    pub requested_by: String,
+    /// The request id.
+    pub request_id: String,
+    /// Caller's notes.
+    pub notes: Option<String>,
+}
+
+/// Completes a begun run as cancelled if the request goes away before the
+/// run finishes (the client hung up, so the handler's future was dropped).
+pub struct CancellationGuard {
+    armed: Option<(Arc<Outbox>, String, RunFacts)>,
+    started: std::time::Instant,
+}
+
+impl CancellationGuard {
+    /// Arms a guard for the run `audit_id`.
+    pub fn arm(auditor: &Auditor, audit_id: &str, facts: RunFacts) -> Self {
+        Self {
+            armed: Some((auditor.outbox.clone(), audit_id.to_string(), facts)),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The run finished; the normal path records it.
+    pub fn disarm(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for CancellationGuard {
+    fn drop(&mut self) {
+        let Some((outbox, audit_id, facts)) = self.armed.take() else {
+            return;
+        };
+        let reason = "cancelled: the caller went away before the run finished, so the SSH \
+                      session was closed; the command may or may not have reached the device";
+        let record = AuditRecord {
+            device_id: facts.device_id,
+            command_name: &facts.command_name,
+            command_sent: &facts.command_sent,
+            platform: Some(&facts.platform),
+            target: Some(&facts.target),
+            requested_by: &facts.requested_by,
+            request_id: &facts.request_id,
+            notes: facts.notes.as_deref(),
+            duration: self.started.elapsed(),
+            attempts: 0,
+            outcome: Some(Err(reason)),
+        };
+        let entry = entry_for(&audit_id, &record);
+        tracing::warn!(
+            audit_id,
+            "the caller went away; recording the run as cancelled"
+        );
+
+        // Drop cannot wait; the record is already committed, so a lost task
+        // still leaves the "outcome unknown" entry to be delivered.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if outbox
+                    .complete(&audit_id, entry.kind, &entry.comments)
+                    .await
+                    .is_ok()
+                {
+                    outbox.deliver_claimed(&audit_id).await;
+                }
+            });
+        }
+    }
+}
+
 fn entry_for(audit_id: &str, record: &AuditRecord<'_>) -> NewJournalEntry {
     let kind = match record.outcome {
         Some(Ok(_)) => JournalKind::Success,

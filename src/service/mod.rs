@@ -7,10 +7,18 @@
 //! decides how each failure is shown.
 
 pub mod audit;
+pub mod authz;
 pub mod catalogue;
+pub mod credentials;
+pub mod directory;
 pub mod outbox;
 pub mod ratelimit;
+pub mod resolve;
+pub mod sessions;
+pub mod variables;
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,14 +27,19 @@ use backon::{ExponentialBuilder, Retryable};
 use moka::future::Cache;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::config::{CredentialsConfig, ExecutionConfig, SshConfig};
+use crate::config::{ExecutionConfig, SshConfig};
 use crate::connector::{
     Connector, ConnectorError, ConnectorFactory, SshTarget, UnsupportedPlatformError,
 };
-use crate::netbox::{Device, NetboxClient, NetboxError};
+use crate::netbox::{ApiToken, Device, NetboxClient, NetboxError};
 pub use audit::{Auditor, JournalOutcome};
+pub use authz::{AccessError, Authorizer, Caller};
 pub use catalogue::{Catalogue, CatalogueCommand, CommandKind};
-pub use ratelimit::{DeviceRateLimiter, RateLimited};
+pub use credentials::{CredentialChoice, CredentialError, DeviceCredentials};
+pub use ratelimit::{DeviceRateLimiter, RateLimited, RateStatus};
+pub use resolve::{Access, DeviceCommands, ListedCommand, VariableChoices};
+pub use sessions::{SessionLimiter, SessionsBusy};
+pub use variables::VariableError;
 
 /// Why a run was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -72,9 +85,21 @@ pub enum ServiceError {
     /// The device could not be reached or did not run the command.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
+    /// The caller is unknown, or not allowed.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The command's variables are missing or wrong.
+    #[error(transparent)]
+    Variable(#[from] VariableError),
+    /// Device credentials could not be found.
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     /// The audit store cannot take the run's record, so the run does not start.
     #[error(transparent)]
     Audit(#[from] outbox::OutboxError),
+    /// Every SSH session slot for the device (or the service) stayed busy.
+    #[error(transparent)]
+    SessionsBusy(#[from] SessionsBusy),
     /// The request ran out of time across attempts.
     #[error(
         "no attempt succeeded within the request's deadline of {deadline:?}; last error: {last_error}"
@@ -88,6 +113,11 @@ pub enum ServiceError {
 }
 
 impl ServiceError {
+    /// Whether another attempt may succeed (only device-side transient failures).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Connector(err) if err.is_transient())
+    }
+
     /// What the user should check or try next.
     pub fn guidance(&self) -> String {
         match self {
@@ -101,6 +131,9 @@ impl ServiceError {
             Self::UnknownCommand { available, .. } => {
                 format!("Use one of: {}.", available.join(", "))
             }
+            Self::Access(err) => err.guidance(),
+            Self::Variable(err) => err.guidance(),
+            Self::Credentials(err) => err.guidance(),
             Self::NoPrimaryIp { .. } => {
                 "Assign a primary IPv4 or IPv6 address to the device in NetBox.".into()
             }
@@ -110,6 +143,10 @@ impl ServiceError {
             }
             Self::Audit(_) => "No run starts without its audit record; fix the audit store \
                  (disk space, permissions, database) and try again."
+                .into(),
+            Self::SessionsBusy(_) => "Other runs hold every session the device (or the service) \
+                 allows; try again shortly, or raise `execution.sessions_per_device` if the device \
+                 has more VTY lines to spare."
                 .into(),
             Self::DeadlineExceeded { .. } => {
                 "The device kept failing transiently; check it is reachable and not overloaded, \
@@ -121,7 +158,7 @@ impl ServiceError {
 }
 
 /// A request to run one catalogue command on one device.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecuteRequest {
     /// NetBox device id.
     pub device_id: u64,
@@ -131,10 +168,17 @@ pub struct ExecuteRequest {
     pub timeout: Option<Duration>,
     /// Caller's notes, kept in the journal.
     pub notes: Option<String>,
-    /// Who asked, as the journal shows it.
+    /// How the request came (e.g. `API from 192.0.2.7`); the journal shows
+    /// the caller's NetBox username, then this.
     pub requested_by: String,
     /// Correlates logs, journal and response.
     pub request_id: String,
+    /// The caller's NetBox token; a request without one is refused.
+    pub token: Option<ApiToken>,
+    /// Values of the command's `<name>` variables.
+    pub variables: BTreeMap<String, String>,
+    /// Which device credentials to log in with.
+    pub credentials: CredentialChoice,
 }
 
 /// A finished run.
@@ -193,7 +237,7 @@ struct Plan<'a> {
     device: Device,
     ssh_port: Option<u16>,
     connector: Connector,
-    command: &'a CatalogueCommand,
+    command: Cow<'a, CatalogueCommand>,
 }
 
 /// Runs catalogue commands on NetBox devices.
@@ -204,7 +248,8 @@ pub struct CommandService {
     factory: ConnectorFactory,
     catalogue: Catalogue,
     limiter: DeviceRateLimiter,
-    credentials: CredentialsConfig,
+    sessions: SessionLimiter,
+    access: Access,
     ssh: SshConfig,
     execution: ExecutionConfig,
 }
@@ -220,7 +265,7 @@ impl CommandService {
         factory: ConnectorFactory,
         catalogue: Catalogue,
         limiter: DeviceRateLimiter,
-        credentials: CredentialsConfig,
+        access: Access,
         ssh: SshConfig,
         execution: ExecutionConfig,
     ) -> Arc<Self> {
@@ -228,6 +273,7 @@ impl CommandService {
             .time_to_live(cache_ttl)
             .max_capacity(100_000)
             .build();
+        let sessions = SessionLimiter::new(execution.sessions_per_device, execution.sessions_total);
         Arc::new(Self {
             netbox,
             devices,
@@ -235,7 +281,8 @@ impl CommandService {
             factory,
             catalogue,
             limiter,
-            credentials,
+            sessions,
+            access,
             ssh,
             execution,
         })
@@ -268,21 +315,14 @@ impl CommandService {
             .map_err(|err| (*err).clone())
     }
 
+    /// The device's remaining rate-limit budget, without taking from it.
+    pub fn rate_status(&self, device_id: u64) -> RateStatus {
+        self.limiter.status(device_id)
+    }
+
     /// Every supported platform slug.
     pub fn supported_platforms(&self) -> Vec<String> {
         self.factory.supported()
-    }
-
-    /// The device and the catalogue commands for its platform.
-    pub async fn commands_for(
-        &self,
-        device_id: u64,
-    ) -> Result<(Device, String, Vec<CatalogueCommand>), ServiceError> {
-        let device = self.device_info(device_id).await?.device;
-        let connector = self.connector_for(&device)?;
-        let slug = connector.platform().slug().to_string();
-        let commands = self.catalogue.for_platform(&slug).cloned().collect();
-        Ok((device, slug, commands))
     }
 
     /// Runs a catalogue command; every outcome once the device is known is journaled.
@@ -297,25 +337,25 @@ impl CommandService {
             device = tracing::field::Empty,
             platform = tracing::field::Empty,
             command = %request.command,
+            user = tracing::field::Empty,
         );
         self.execute_inner(request).instrument(span).await
     }
 
     async fn execute_inner(
         &self,
-        request: ExecuteRequest,
+        mut request: ExecuteRequest,
     ) -> Result<ExecutionReport, ExecutionFailure> {
         let started = Instant::now();
         let timeout = self.command_timeout(request.timeout)?;
+        let caller = self.caller_of(&mut request).await?;
+        tracing::Span::current().record("user", caller.username());
 
-        let info = self
-            .device_info(request.device_id)
-            .await
-            .map_err(ServiceError::from)?;
+        let info = self.device_for(&caller, request.device_id).await?;
         let device = info.device.clone();
         tracing::Span::current().record("device", device.label());
 
-        let plan = match self.plan(info, &request.command) {
+        let plan = match self.plan_for(&caller, info, &request).await {
             Ok(plan) => plan,
             Err(error @ ServiceError::UnknownCommand { .. }) => return Err(error.into()),
             Err(error) => return Err(self.refused(&device, &request, error, started).await),
@@ -330,7 +370,13 @@ impl CommandService {
             .into());
         }
 
-        let target = match self.target(&plan) {
+        let slug = plan.connector.platform().slug();
+        let credentials = self
+            .access
+            .credentials
+            .resolve(&request.credentials, &caller, &plan.device, slug)
+            .await;
+        let target = match credentials.and_then(|c| self.target(&plan, c)) {
             Ok(target) => target,
             Err(error) => return Err(self.refused(&device, &request, error, started).await),
         };
@@ -346,37 +392,17 @@ impl CommandService {
             .await
             .map_err(ServiceError::from)?;
 
+        let guard = audit::CancellationGuard::arm(
+            &self.auditor,
+            &audit_id,
+            run_facts(&plan, &request, &addr),
+        );
         let (result, attempts) = self
             .run_with_retries(&plan, &target, timeout, deadline)
             .await;
+        guard.disarm();
         self.finish(plan, &addr, &audit_id, &request, result, attempts, started)
             .await
-    }
-
-    /// Resolves the connector and the catalogue command for a device.
-    fn plan<'a>(&'a self, info: DeviceInfo, name: &str) -> Result<Plan<'a>, ServiceError> {
-        let DeviceInfo { device, ssh_port } = info;
-        let connector = self.connector_for(&device)?;
-        let slug = connector.platform().slug();
-        let command =
-            self.catalogue
-                .find(name, slug)
-                .ok_or_else(|| ServiceError::UnknownCommand {
-                    name: name.to_string(),
-                    device: device.label(),
-                    platform: slug.to_string(),
-                    available: self
-                        .catalogue
-                        .for_platform(slug)
-                        .map(|c| c.name.clone())
-                        .collect(),
-                })?;
-        Ok(Plan {
-            device,
-            ssh_port,
-            connector,
-            command,
-        })
     }
 
     fn connector_for(&self, device: &Device) -> Result<Connector, ServiceError> {
@@ -398,7 +424,11 @@ impl CommandService {
     }
 
     /// Host from the primary IP; port from the device's `ssh` service, else 22.
-    fn target(&self, plan: &Plan<'_>) -> Result<SshTarget, ServiceError> {
+    fn target(
+        &self,
+        plan: &Plan<'_>,
+        credentials: DeviceCredentials,
+    ) -> Result<SshTarget, ServiceError> {
         let host = plan
             .device
             .primary_host()
@@ -411,9 +441,9 @@ impl CommandService {
         Ok(SshTarget {
             host,
             port,
-            username: self.credentials.username.clone(),
-            password: self.credentials.password.clone(),
-            enable_secret: self.credentials.enable_secret.clone(),
+            username: credentials.username,
+            password: credentials.password,
+            enable_secret: credentials.enable_secret,
             legacy_algorithms: self.ssh.legacy_algorithms,
             connect_timeout: Duration::from_secs(self.ssh.connect_timeout_s),
         })
@@ -442,21 +472,37 @@ impl CommandService {
             .with_max_times(self.execution.attempts.saturating_sub(1) as usize)
             .with_jitter();
 
+        let last_error = std::sync::Mutex::new(None::<String>);
+        let queue_until = tokio::time::Instant::now() + deadline;
+
+        // Each attempt waits in line for a session slot, so backoff sleeps hold none.
         let attempt = || async {
+            let _slot = self.sessions.acquire(plan.device.id, queue_until).await?;
             attempts.fetch_add(1, Ordering::Relaxed);
-            run_once(&plan.connector, target, plan.command, timeout).await
+            run_once(&plan.connector, target, &plan.command, timeout)
+                .await
+                .map_err(ServiceError::from)
         };
         let retried = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(ConnectorError::is_transient)
-            .notify(|err, delay| warn!(error = %err, ?delay, "transient failure; retrying"));
+            .when(ServiceError::is_transient)
+            .notify(|err, delay| {
+                warn!(error = %err, ?delay, "transient failure; retrying");
+                if let Ok(mut last) = last_error.lock() {
+                    *last = Some(err.to_string());
+                }
+            });
 
         let result = match tokio::time::timeout(deadline, retried).await {
-            Ok(result) => result.map_err(ServiceError::from),
+            Ok(result) => result,
             Err(_) => Err(ServiceError::DeadlineExceeded {
                 deadline,
-                last_error: "the attempt in progress did not finish".into(),
+                last_error: last_error
+                    .lock()
+                    .ok()
+                    .and_then(|mut last| last.take())
+                    .unwrap_or_else(|| "the first attempt did not finish".into()),
             }),
         };
         (result, attempts.load(Ordering::Relaxed))
@@ -579,6 +625,19 @@ impl CommandService {
                 })
             }
         }
+    }
+}
+
+fn run_facts(plan: &Plan<'_>, request: &ExecuteRequest, addr: &str) -> audit::RunFacts {
+    audit::RunFacts {
+        device_id: plan.device.id,
+        command_name: plan.command.name.clone(),
+        command_sent: plan.command.command.clone(),
+        platform: plan.connector.platform().slug().to_string(),
+        target: addr.to_string(),
+        requested_by: request.requested_by.clone(),
+        request_id: request.request_id.clone(),
+        notes: request.notes.clone(),
     }
 }
 

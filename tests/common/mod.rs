@@ -3,6 +3,10 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod access;
+pub mod netbox_fixtures;
+pub mod process;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -148,6 +152,27 @@ impl Testbed {
     }
 }
 
+/// The `Authorization` header value NetBox expects for `token`.
+pub fn authorization(token: &str) -> String {
+    if token.starts_with("nbt_") {
+        format!("Bearer {token}")
+    } else {
+        format!("Token {token}")
+    }
+}
+
+/// An HTTP client that sends `token` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(&authorization(token)) {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 /// A running service.
 pub struct TestApp {
     pub base: String,
@@ -175,6 +200,10 @@ impl TestApp {
             format!("{config}{}", audit_section(state.path()))
         };
         let settings = Settings::from_toml(&config).expect("test configuration is valid");
+        // Callers send their own NetBox token; by default the tests act as
+        // the configured service token's user (the testbed's superuser).
+        let service_token =
+            secrecy::ExposeSecret::expose_secret(&settings.netbox.token).to_string();
         let app = Application::build(&settings)
             .await
             .expect("the service starts");
@@ -182,7 +211,7 @@ impl TestApp {
         tokio::spawn(app.run());
         TestApp {
             base,
-            http: reqwest::Client::new(),
+            http: client_with_token(&service_token),
             state,
         }
     }
