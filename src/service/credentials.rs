@@ -404,7 +404,17 @@ fn vault_reason(err: &vaultrs::error::ClientError) -> String {
         vaultrs::error::ClientError::JsonParseError { .. } => {
             "the secret's values are not all strings".into()
         }
-        other => other.to_string(),
+        other => {
+            // rustify's top-level message is vague; the causes say what happened.
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
     }
 }
 
@@ -491,6 +501,8 @@ mod tests {
             .and(path("/v1/secret/data/netops/lab"))
             .and(header("X-Vault-Token", "vault-token"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "request_id": "r1", "lease_id": "", "renewable": false, "lease_duration": 0,
+                "wrap_info": null, "warnings": null, "auth": null,
                 "data": {"data": {"username": "vu", "password": "vp", "enable_secret": "ve"},
                          "metadata": {"version": 3, "created_time": "2024-01-01T00:00:00Z",
                                       "deletion_time": "", "destroyed": false}}

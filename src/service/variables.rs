@@ -217,7 +217,7 @@ pub fn check_declarations(
                 def.name
             )));
         }
-        compile_pattern(def).map_err(|reason| declaration(reason))?;
+        compile_pattern(def).map_err(declaration)?;
         if let (VariableType::Text, Some(default)) = (def.kind, &def.default) {
             check_text(def, default).map_err(|err| declaration(format!("default: {err}")))?;
         }
@@ -568,7 +568,8 @@ mod tests {
 
     fn one(d: VariableDef, value: &str) -> Result<String, VariableError> {
         let given = BTreeMap::from([(d.name.clone(), value.to_string())]);
-        resolve("c", &[d.clone()], &given, &choices()).map(|v| v[&d.name].as_str().to_string())
+        resolve("c", std::slice::from_ref(&d), &given, &choices())
+            .map(|v| v[&d.name].as_str().to_string())
     }
 
     #[test]
@@ -664,8 +665,8 @@ mod tests {
     #[test]
     fn declarations_must_match_the_placeholders() {
         let d = def("intf", VariableType::Interface);
-        assert!(check_declarations("c", "show int <intf>", &[d.clone()]).is_ok());
-        assert!(check_declarations("c", "show int <other>", &[d.clone()]).is_err());
+        assert!(check_declarations("c", "show int <intf>", std::slice::from_ref(&d)).is_ok());
+        assert!(check_declarations("c", "show int <other>", std::slice::from_ref(&d)).is_err());
         assert!(check_declarations("c", "show int", &[d]).is_err());
         let mut bad = def("t", VariableType::Text);
         bad.pattern = Some("(".into());

@@ -190,7 +190,7 @@ async function main() {
 
     step("dark theme follows the system");
     await page.emulateMedia({ colorScheme: "dark" });
-    assert.equal(await page.getAttribute("html", "data-bs-theme"), "dark");
+    await page.waitForFunction(() => document.documentElement.getAttribute("data-bs-theme") === "dark");
     await shot(page, "07-result-dark");
     await page.emulateMedia({ colorScheme: "light" });
 
