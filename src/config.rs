@@ -197,6 +197,26 @@ pub struct RateLimitConfig {
     pub runs: u32,
     /// Window length, seconds.
     pub window_s: u64,
+    /// Budgets that replace `runs`/`window_s` on devices of a platform (slug or alias).
+    pub platforms: BTreeMap<String, BudgetConfig>,
+    /// Runs one user may start per `per_user_window_s` across all devices; 0 turns it off.
+    pub per_user_runs: u32,
+    /// The per-user window, seconds.
+    pub per_user_window_s: u64,
+    /// NetBox usernames that are never rate limited (automation accounts).
+    pub bypass_users: Vec<String>,
+    /// NetBox groups whose members are never rate limited.
+    pub bypass_groups: Vec<String>,
+}
+
+/// Runs per window.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Runs per window.
+    pub runs: u32,
+    /// Window length, seconds.
+    pub window_s: u64,
 }
 
 /// Top-level keys an `NBT_` variable may set; other `NBT_` variables (such as
@@ -388,6 +408,11 @@ impl Default for RateLimitConfig {
         Self {
             runs: 10,
             window_s: 300,
+            platforms: BTreeMap::new(),
+            per_user_runs: 0,
+            per_user_window_s: 300,
+            bypass_users: Vec::new(),
+            bypass_groups: Vec::new(),
         }
     }
 }

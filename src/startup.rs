@@ -3,6 +3,7 @@
 //! Nothing here holds policy; it only wires parts together and binds the
 //! listener (port 0 picks a free port, which the tests rely on).
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,9 +24,8 @@ use crate::service::catalogue::CatalogueError;
 use crate::service::credentials::CredentialStore;
 use crate::service::directory::DeviceDirectory;
 use crate::service::outbox::{Outbox, OutboxError, OutboxSettings};
-use crate::service::{
-    Access, Auditor, Authorizer, Catalogue, CommandService, CredentialError, DeviceRateLimiter,
-};
+use crate::service::ratelimit::{Budget, RateLimits};
+use crate::service::{Access, Auditor, Authorizer, Catalogue, CommandService, CredentialError};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +50,9 @@ pub enum StartupError {
     /// The credential profiles are inconsistent.
     #[error(transparent)]
     Credentials(#[from] CredentialError),
+    /// `rate_limit.platforms` names a platform the service does not know.
+    #[error("rate_limit.platforms: {0}")]
+    RateLimitPlatform(#[from] crate::connector::UnsupportedPlatformError),
     /// The audit store could not be opened.
     #[error(transparent)]
     Audit(#[from] OutboxError),
@@ -187,10 +190,7 @@ pub async fn build_service(settings: &Settings) -> Result<Arc<CommandService>, S
         },
     )
     .with_transport(transport_settings(settings)?);
-    let limiter = DeviceRateLimiter::new(
-        settings.rate_limit.runs,
-        Duration::from_secs(settings.rate_limit.window_s),
-    );
+    let limiter = rate_limits(settings, &factory)?;
 
     let access = access(settings, &netbox)?;
     Ok(CommandService::new(
@@ -222,6 +222,37 @@ fn access(settings: &Settings, netbox: &NetboxClient) -> Result<Access, StartupE
             settings.vault.as_ref(),
         )?,
     })
+}
+
+/// Per-device (per-platform where configured) and per-user rate limits.
+fn rate_limits(
+    settings: &Settings,
+    factory: &ConnectorFactory,
+) -> Result<RateLimits, StartupError> {
+    let config = &settings.rate_limit;
+    let budget = |runs, window_s| Budget {
+        runs,
+        window: Duration::from_secs(window_s),
+    };
+    let mut platforms = HashMap::new();
+    for (name, limit) in &config.platforms {
+        let slug = factory
+            .connector_for(Some(name), None)?
+            .platform()
+            .slug()
+            .to_string();
+        platforms.insert(slug, budget(limit.runs, limit.window_s));
+    }
+    let per_user =
+        (config.per_user_runs > 0).then(|| budget(config.per_user_runs, config.per_user_window_s));
+
+    Ok(RateLimits::new(
+        budget(config.runs, config.window_s),
+        &platforms,
+        per_user,
+        &config.bypass_users,
+        &config.bypass_groups,
+    ))
 }
 
 /// Host-key policy, legacy platforms, transport order and client key.

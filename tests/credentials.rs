@@ -181,7 +181,7 @@ async fn a_profile_may_be_named_only_by_members_of_its_groups_and_must_exist() {
         .await;
     assert_eq!(
         (status, problem_type(&body)),
-        (400, "unknown-credential-profile"),
+        (422, "unknown-credential-profile"),
         "{body:#}"
     );
     assert!(

@@ -254,4 +254,44 @@ async fn the_run_over_the_rate_limit_answers_429_with_retry_after() {
     let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry_after > 200 && retry_after <= 300, "{retry_after}");
     assert_eq!(body["retry_after_s"].as_u64(), Some(retry_after));
+    let limit = &body["rate_limit"];
+    assert_eq!(limit["scope"], "device ios1", "{body:#}");
+    assert_eq!(
+        (limit["limit"].as_u64(), limit["window_s"].as_u64()),
+        (Some(1), Some(300))
+    );
+    assert_eq!(limit["current"], 1);
+    assert!(
+        limit["resets_at"].as_str().unwrap().ends_with('Z'),
+        "{body:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_per_user_limit_spans_devices_and_a_bypass_user_is_never_limited() {
+    let limited = common::testbed_config().replace(
+        "runs = 1000\nwindow_s = 300",
+        "runs = 1000\nwindow_s = 300\nper_user_runs = 1\nper_user_window_s = 300",
+    );
+    let app = TestApp::spawn(&limited).await;
+    let (ios1, eos1) = (
+        Testbed::get().device("ios1").id,
+        Testbed::get().device("eos1").id,
+    );
+
+    let (first, _, body) = app.execute(ios1, json!({"command": "show clock"})).await;
+    assert_eq!(first, 200, "{body:#}");
+    let (second, _, body) = app.execute(eos1, json!({"command": "show clock"})).await;
+    assert_eq!(second, 429, "{body:#}");
+    assert_eq!(body["rate_limit"]["scope"], "user admin", "{body:#}");
+
+    let bypass = limited.replace(
+        "per_user_runs = 1",
+        "per_user_runs = 1\nbypass_users = [\"admin\"]",
+    );
+    let app = TestApp::spawn(&bypass).await;
+    for _ in 0..3 {
+        let (status, _, body) = app.execute(ios1, json!({"command": "show clock"})).await;
+        assert_eq!(status, 200, "{body:#}");
+    }
 }

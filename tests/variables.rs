@@ -38,7 +38,7 @@ fn values(body: &Value, variable: &str) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .find(|v| v["name"] == variable)
+        .find(|v| v["variable"]["name"] == variable)
         .unwrap_or_else(|| panic!("no variable {variable} in {body:#}"))["choices"]
         .as_array()
         .map(|c| c.iter().map(|v| v.as_str().unwrap().to_string()).collect())
@@ -64,8 +64,8 @@ async fn choices_list_the_devices_own_interfaces_addresses_and_site_vlans() {
     );
 
     let text = choices(&app, "show what").await;
-    assert_eq!(text["variables"][0]["type"], "text");
-    assert_eq!(text["variables"][0]["default"], "clock");
+    assert_eq!(text["variables"][0]["variable"]["type"], "text");
+    assert_eq!(text["variables"][0]["variable"]["default"], "clock");
     assert!(text["variables"][0].get("choices").is_none(), "{text:#}");
 }
 
@@ -159,7 +159,7 @@ async fn injection_attempts_are_refused_before_anything_is_sent() {
         let (status, _, body) = app
             .execute(ios1(), json!({"command": command, "variables": variables}))
             .await;
-        assert_eq!(status, 400, "{command} {variable}={value:.40?}: {body:#}");
+        assert_eq!(status, 422, "{command} {variable}={value:.40?}: {body:#}");
         assert_eq!(problem_type(&body), "invalid-variable", "{body:#}");
         assert!(
             !body["detail"].as_str().unwrap().contains("reload"),
@@ -178,7 +178,7 @@ async fn a_wrong_value_is_answered_with_the_closest_valid_ones() {
             json!({"command": "show interface", "variables": {"interface": "GigabitEthernet0/3"}}),
         )
         .await;
-    assert_eq!(status, 400, "{body:#}");
+    assert_eq!(status, 422, "{body:#}");
     assert_eq!(body["suggestions"][0], "GigabitEthernet0/1", "{body:#}");
 
     let (status, _, body) = app
@@ -187,7 +187,7 @@ async fn a_wrong_value_is_answered_with_the_closest_valid_ones() {
             json!({"command": "show vlan", "variables": {"vid": "30"}}),
         )
         .await;
-    assert_eq!(status, 400, "{body:#}");
+    assert_eq!(status, 422, "{body:#}");
     assert!(
         body["detail"].as_str().unwrap().contains("VLAN"),
         "{body:#}"
@@ -202,7 +202,7 @@ async fn missing_and_unknown_variables_are_refused() {
     let (status, _, body) = app
         .execute(ios1(), json!({"command": "show interface"}))
         .await;
-    assert_eq!(status, 400, "{body:#}");
+    assert_eq!(status, 422, "{body:#}");
     assert!(
         body["detail"].as_str().unwrap().contains("needs a value"),
         "{body:#}"
@@ -214,7 +214,7 @@ async fn missing_and_unknown_variables_are_refused() {
             json!({"command": "show version", "variables": {"x": "1"}}),
         )
         .await;
-    assert_eq!(status, 400, "{body:#}");
+    assert_eq!(status, 422, "{body:#}");
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ pub struct PendingList {
 #[serde(deny_unknown_fields)]
 pub struct PendingQuery {
     /// At most this many entries (1 to 1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

@@ -171,6 +171,7 @@ pub struct ExecuteResponse {
     security(("netbox_token" = [])),
     responses(
         (status = 200, description = "Commands for the device", body = CommandList),
+        (status = 400, description = "Invalid device id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such device, or the caller cannot see it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Platform not supported", body = Problem, content_type = "application/problem+json"),
@@ -215,7 +216,6 @@ pub async fn list_commands(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VariableChoiceInfo {
     /// The declaration: name, type, required, help, default, pattern, limit.
-    #[serde(flatten)]
     pub variable: VariableDef,
     /// Valid values on this device; absent for free text.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -249,6 +249,7 @@ pub struct CommandChoices {
     security(("netbox_token" = [])),
     responses(
         (status = 200, description = "Valid values per variable", body = CommandChoices),
+        (status = 400, description = "Invalid device id", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No NetBox token, or NetBox does not accept it", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such device or command", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "NetBox unavailable", body = Problem, content_type = "application/problem+json")
@@ -301,7 +302,7 @@ pub fn caller_token(req: &HttpRequest) -> Result<ApiToken, ApiError> {
         (status = 403, description = "The caller lacks the NetBox permission (execute_show or execute_config) for this device, or may not use the credential profile", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such device or command", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Configuration mode refused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Unsupported platform, device not ready, or command rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unsupported platform, device not ready, command rejected, a variable value or credential profile that cannot be used", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Rate limit reached", body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until a run is allowed"))),
         (status = 502, description = "Device unreachable or refused the login", body = Problem, content_type = "application/problem+json"),
@@ -382,7 +383,7 @@ fn execute_request(
 
     let credentials = match (body.credentials, body.credential_profile) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::unprocessable(
                 "give either `credentials` or `credential_profile`, not both".into(),
             ));
         }

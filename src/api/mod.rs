@@ -36,6 +36,7 @@ pub use problem::{ApiError, Problem};
     components(schemas(
         Health,
         Problem,
+        problem::RateLimitInfo,
         devices::CommandList,
         devices::CommandInfo,
         devices::ExecuteBody,

@@ -54,6 +54,9 @@ pub struct Problem {
     /// What the device printed (for rejected commands).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// The limit that refused the run (for rate-limited requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitInfo>,
     /// Seconds until a retry may succeed (for rate-limited requests).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
@@ -63,6 +66,21 @@ pub struct Problem {
     /// Valid values close to a rejected variable value.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub suggestions: Option<Vec<String>>,
+}
+
+/// The limit behind a 429.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RateLimitInfo {
+    /// What the limit applies to: `device <name>` or `user <name>`.
+    pub scope: String,
+    /// Runs allowed per window.
+    pub limit: u32,
+    /// Window length, seconds.
+    pub window_s: u64,
+    /// Runs counted in the current window (all of them, at a refusal).
+    pub current: u32,
+    /// When one more run is allowed (RFC 3339, UTC).
+    pub resets_at: String,
 }
 
 /// A failure on its way to becoming a problem response.
@@ -90,6 +108,7 @@ impl ApiError {
                 available_commands: None,
                 output: None,
                 retry_after_s: None,
+                rate_limit: None,
                 missing_permission: None,
                 suggestions: None,
             }),
@@ -118,6 +137,17 @@ impl ApiError {
             "the caller hung up before the run finished; the run was cancelled".into(),
             "Keep the connection open until the answer arrives, or raise the client's timeout."
                 .into(),
+        )
+    }
+
+    /// A well-formed request whose values cannot be used together.
+    pub fn unprocessable(detail: String) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-request",
+            "Invalid request",
+            detail,
+            "Correct the request as described and send it again.".into(),
         )
     }
 
@@ -203,6 +233,13 @@ impl From<ServiceError> for ApiError {
                     guidance,
                 );
                 api.problem.retry_after_s = Some(limited.retry_after.as_secs_f64().ceil() as u64);
+                api.problem.rate_limit = Some(RateLimitInfo {
+                    scope: limited.scope.clone(),
+                    limit: limited.limit,
+                    window_s: limited.window.as_secs(),
+                    current: limited.limit,
+                    resets_at: resets_at(limited.retry_after),
+                });
                 api
             }
             ServiceError::InvalidRequest { reason } => Self::bad_request(reason),
@@ -289,8 +326,10 @@ fn variable_problem(err: &VariableError, detail: String, guidance: String) -> Ap
             detail,
             guidance,
         ),
+        // The request is well-formed; its values are what NetBox or the
+        // declaration refuses.
         _ => ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid-variable",
             "Invalid command variable",
             detail,
@@ -304,7 +343,7 @@ fn variable_problem(err: &VariableError, detail: String, guidance: String) -> Ap
 fn credential_problem(err: &CredentialError, detail: String, guidance: String) -> ApiError {
     match err {
         CredentialError::UnknownProfile { .. } => ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "unknown-credential-profile",
             "Unknown credential profile",
             detail,
@@ -442,4 +481,11 @@ impl ResponseError for ApiError {
         }
         response.json(&self.problem)
     }
+}
+
+/// `now + after` as RFC 3339 in UTC.
+fn resets_at(after: std::time::Duration) -> String {
+    let at = time::OffsetDateTime::now_utc() + after;
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }

@@ -11,8 +11,7 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::DeviceInfo;
-use super::authz::Caller;
-use crate::netbox::{NetboxClient, NetboxError};
+use crate::netbox::{ApiToken, NetboxClient, NetboxError};
 
 /// Per-caller device lookups with a short cache.
 pub struct DeviceDirectory {
@@ -32,10 +31,15 @@ impl DeviceDirectory {
         }
     }
 
-    /// The device and its SSH port, as `caller` may see it (both lookups at
-    /// once).
-    pub async fn device(&self, caller: &Caller, device_id: u64) -> Result<DeviceInfo, NetboxError> {
-        let as_caller = self.netbox.as_caller(caller.token());
+    /// The device and its SSH port, as the holder of `token` may see it
+    /// (both lookups at once). The token need not be checked first: NetBox
+    /// refuses a bad one, so this may run alongside the authentication.
+    pub async fn device(
+        &self,
+        token: &ApiToken,
+        device_id: u64,
+    ) -> Result<DeviceInfo, NetboxError> {
+        let as_caller = self.netbox.as_caller(token);
         let fetch = async {
             // A caller without any view right on devices gets 403 from
             // NetBox; for them the device does not exist either.
@@ -53,7 +57,7 @@ impl DeviceDirectory {
             Ok::<_, NetboxError>(DeviceInfo { device, ssh_port })
         };
         self.cache
-            .try_get_with((caller.token().fingerprint(), device_id), fetch)
+            .try_get_with((token.fingerprint(), device_id), fetch)
             .await
             .map_err(|err| (*err).clone())
     }

@@ -36,7 +36,7 @@ pub use audit::{Auditor, JournalOutcome};
 pub use authz::{AccessError, Authorizer, Caller};
 pub use catalogue::{Catalogue, CatalogueCommand, CommandKind};
 pub use credentials::{CredentialChoice, CredentialError, DeviceCredentials};
-pub use ratelimit::{DeviceRateLimiter, RateLimited, RateStatus};
+pub use ratelimit::{DeviceRateLimiter, RateLimited, RateLimits, RateStatus};
 pub use resolve::{Access, DeviceCommands, ListedCommand, VariableChoices};
 pub use sessions::{SessionLimiter, SessionsBusy};
 pub use variables::VariableError;
@@ -69,7 +69,10 @@ pub enum ServiceError {
         device: String,
     },
     /// Too many runs on this device lately.
-    #[error("{device} has had {} runs in the last {:?}; the limit is reached", .limited.limit, .limited.window)]
+    #[error(
+        "the limit of {} runs per {} s on {} is reached",
+        .limited.limit, .limited.window.as_secs(), .limited.scope
+    )]
     RateLimited {
         /// The device label.
         device: String,
@@ -247,7 +250,7 @@ pub struct CommandService {
     auditor: Auditor,
     factory: ConnectorFactory,
     catalogue: Catalogue,
-    limiter: DeviceRateLimiter,
+    limiter: RateLimits,
     sessions: SessionLimiter,
     access: Access,
     ssh: SshConfig,
@@ -264,7 +267,7 @@ impl CommandService {
         auditor: Auditor,
         factory: ConnectorFactory,
         catalogue: Catalogue,
-        limiter: DeviceRateLimiter,
+        limiter: RateLimits,
         access: Access,
         ssh: SshConfig,
         execution: ExecutionConfig,
@@ -316,8 +319,12 @@ impl CommandService {
     }
 
     /// The device's remaining rate-limit budget, without taking from it.
-    pub fn rate_status(&self, device_id: u64) -> RateStatus {
-        self.limiter.status(device_id)
+    pub fn rate_status(&self, device: &Device) -> RateStatus {
+        let slug = self
+            .connector_for(device)
+            .map(|c| c.platform().slug().to_string());
+        self.limiter
+            .status(device.id, slug.as_deref().unwrap_or_default())
     }
 
     /// Every supported platform slug.
@@ -348,10 +355,8 @@ impl CommandService {
     ) -> Result<ExecutionReport, ExecutionFailure> {
         let started = Instant::now();
         let timeout = self.command_timeout(request.timeout)?;
-        let caller = self.caller_of(&mut request).await?;
+        let (caller, info) = self.caller_and_device(&mut request).await?;
         tracing::Span::current().record("user", caller.username());
-
-        let info = self.device_for(&caller, request.device_id).await?;
         let device = info.device.clone();
         tracing::Span::current().record("device", device.label());
 
@@ -362,7 +367,13 @@ impl CommandService {
         };
         tracing::Span::current().record("platform", plan.connector.platform().slug());
 
-        if let Err(limited) = self.limiter.check(device.id) {
+        let runner = ratelimit::Runner {
+            user_id: caller.user_id(),
+            username: caller.username(),
+            groups: caller.groups(),
+        };
+        let slug = plan.connector.platform().slug();
+        if let Err(limited) = self.limiter.check(runner, device.id, &device.label(), slug) {
             return Err(ServiceError::RateLimited {
                 device: device.label(),
                 limited,

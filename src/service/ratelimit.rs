@@ -1,7 +1,9 @@
-//! Per-device rate limiting: a keyed GCRA limiter (governor) that refuses a
-//! run before any SSH session opens.
+//! Rate limiting: keyed GCRA limiters (governor) per device (with
+//! per-platform budgets where configured) and per user, consulted before any
+//! SSH session opens. Failed runs count too; named users and groups may
+//! bypass the limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -12,6 +14,8 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 /// Why a run was refused, and when the caller may try again.
 #[derive(Debug, Clone)]
 pub struct RateLimited {
+    /// What the limit applies to: `device <name>` or `user <name>`.
+    pub scope: String,
     /// Runs allowed per window.
     pub limit: u32,
     /// Window length.
@@ -105,10 +109,106 @@ impl DeviceRateLimiter {
             self.record_run(device_id);
         }
         checked.map_err(|not_until| RateLimited {
+            scope: String::new(),
             limit: self.limit,
             window: self.window,
             retry_after: not_until.wait_time_from(self.clock.now()),
         })
+    }
+}
+
+/// A per-platform budget, or the per-user one.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Runs per window.
+    pub runs: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+/// Every rate limit a run must pass.
+pub struct RateLimits {
+    devices: DeviceRateLimiter,
+    platforms: HashMap<String, DeviceRateLimiter>,
+    users: Option<DeviceRateLimiter>,
+    bypass_users: HashSet<String>,
+    bypass_groups: Vec<String>,
+}
+
+/// Who runs, as the limits need it.
+#[derive(Debug, Clone, Copy)]
+pub struct Runner<'a> {
+    /// NetBox user id.
+    pub user_id: u64,
+    /// NetBox username.
+    pub username: &'a str,
+    /// The user's NetBox groups.
+    pub groups: &'a [String],
+}
+
+impl RateLimits {
+    /// `device` for every device, replaced by `platforms` budgets on those
+    /// platforms; `user` (when set) for every user; the named users and
+    /// groups pass unlimited.
+    pub fn new(
+        device: Budget,
+        platforms: &HashMap<String, Budget>,
+        user: Option<Budget>,
+        bypass_users: &[String],
+        bypass_groups: &[String],
+    ) -> Self {
+        Self {
+            devices: DeviceRateLimiter::new(device.runs, device.window),
+            platforms: platforms
+                .iter()
+                .map(|(slug, b)| (slug.clone(), DeviceRateLimiter::new(b.runs, b.window)))
+                .collect(),
+            users: user.map(|b| DeviceRateLimiter::new(b.runs, b.window)),
+            bypass_users: bypass_users.iter().cloned().collect(),
+            bypass_groups: bypass_groups.to_vec(),
+        }
+    }
+
+    /// Takes one run for the user and one for the device, or says which
+    /// limit refused and how long to wait.
+    pub fn check(
+        &self,
+        runner: Runner<'_>,
+        device_id: u64,
+        device: &str,
+        platform: &str,
+    ) -> Result<(), RateLimited> {
+        if self.bypasses(runner) {
+            return Ok(());
+        }
+
+        // The user's budget first, so a refused user spends none of the device's.
+        if let Some(users) = &self.users {
+            users.check(runner.user_id).map_err(|mut limited| {
+                limited.scope = format!("user {}", runner.username);
+                limited
+            })?;
+        }
+        self.for_platform(platform)
+            .check(device_id)
+            .map_err(|mut limited| {
+                limited.scope = format!("device {device}");
+                limited
+            })
+    }
+
+    /// The device's remaining budget, without taking from it.
+    pub fn status(&self, device_id: u64, platform: &str) -> RateStatus {
+        self.for_platform(platform).status(device_id)
+    }
+
+    fn for_platform(&self, platform: &str) -> &DeviceRateLimiter {
+        self.platforms.get(platform).unwrap_or(&self.devices)
+    }
+
+    fn bypasses(&self, runner: Runner<'_>) -> bool {
+        self.bypass_users.contains(runner.username)
+            || runner.groups.iter().any(|g| self.bypass_groups.contains(g))
     }
 }
 
@@ -149,5 +249,87 @@ mod tests {
             limiter.check(1).is_err(),
             "the status agrees with the limiter"
         );
+    }
+
+    fn limits() -> RateLimits {
+        let minute = Duration::from_secs(60);
+        let platforms = HashMap::from([(
+            "cisco_nxos".to_string(),
+            Budget {
+                runs: 3,
+                window: minute,
+            },
+        )]);
+        RateLimits::new(
+            Budget {
+                runs: 1,
+                window: minute,
+            },
+            &platforms,
+            Some(Budget {
+                runs: 2,
+                window: minute,
+            }),
+            &["automation".to_string()],
+            &["noc".to_string()],
+        )
+    }
+
+    fn runner<'a>(user_id: u64, username: &'a str, groups: &'a [String]) -> Runner<'a> {
+        Runner {
+            user_id,
+            username,
+            groups,
+        }
+    }
+
+    #[test]
+    fn a_platform_budget_replaces_the_device_default_on_that_platform() {
+        let limits = limits();
+        let alice = runner(1, "alice", &[]);
+        let bob = runner(2, "bob", &[]);
+
+        assert!(limits.check(alice, 10, "ios1", "cisco_ios").is_ok());
+        let refused = limits.check(bob, 10, "ios1", "cisco_ios").unwrap_err();
+        assert_eq!(refused.scope, "device ios1");
+
+        assert!(limits.check(alice, 20, "nx1", "cisco_nxos").is_ok());
+        assert!(limits.check(bob, 20, "nx1", "cisco_nxos").is_ok());
+    }
+
+    #[test]
+    fn the_user_budget_spans_devices() {
+        let limits = limits();
+        let alice = runner(1, "alice", &[]);
+
+        assert!(limits.check(alice, 1, "a", "cisco_ios").is_ok());
+        assert!(limits.check(alice, 2, "b", "cisco_ios").is_ok());
+        let refused = limits.check(alice, 3, "c", "cisco_ios").unwrap_err();
+
+        assert_eq!(refused.scope, "user alice");
+        assert!(
+            limits
+                .check(runner(2, "bob", &[]), 3, "c", "cisco_ios")
+                .is_ok(),
+            "device 3 kept its budget"
+        );
+    }
+
+    #[test]
+    fn bypass_users_and_groups_are_never_limited() {
+        let limits = limits();
+        let noc = vec!["noc".to_string()];
+        for _ in 0..5 {
+            assert!(
+                limits
+                    .check(runner(7, "automation", &[]), 1, "a", "cisco_ios")
+                    .is_ok()
+            );
+            assert!(
+                limits
+                    .check(runner(8, "carol", &noc), 1, "a", "cisco_ios")
+                    .is_ok()
+            );
+        }
     }
 }

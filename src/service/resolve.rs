@@ -82,7 +82,26 @@ impl CommandService {
         caller: &Caller,
         device_id: u64,
     ) -> Result<DeviceInfo, ServiceError> {
-        Ok(self.access.directory.device(caller, device_id).await?)
+        Ok(self
+            .access
+            .directory
+            .device(caller.token(), device_id)
+            .await?)
+    }
+
+    /// The caller and the device as they see it, both looked up at once;
+    /// a caller NetBox does not know gets only that answer.
+    pub(super) async fn caller_and_device(
+        &self,
+        request: &mut ExecuteRequest,
+    ) -> Result<(Caller, DeviceInfo), ServiceError> {
+        let token = request.token.clone().ok_or(AccessError::MissingToken)?;
+        let device_id = request.device_id;
+        let (caller, device) = tokio::join!(
+            self.caller_of(request),
+            self.access.directory.device(&token, device_id)
+        );
+        Ok((caller?, device?))
     }
 
     /// The commands of a device, with whether the caller may run each.

@@ -421,7 +421,7 @@ async fn render_device(
         Err(err) => return Err(err.into()),
     };
     let ssh_port = info.ok().and_then(|i| i.ssh_port);
-    let rate = service.rate_status(id);
+    let rate = service.rate_status(&device);
 
     let rows = command_rows(caller, listed.as_ref().ok(), &view);
     let form = view
