@@ -219,6 +219,9 @@ pub struct BudgetConfig {
     pub window_s: u64,
 }
 
+/// The largest `timeout_s` the API documents; configuration may only lower it.
+pub const MAX_TIMEOUT_S: u64 = 600;
+
 /// Top-level keys an `NBT_` variable may set; other `NBT_` variables (such as
 /// `NBT_CONFIG`, read by the command line) are not configuration overrides.
 const OVERRIDABLE: &[&str] = &[
@@ -470,6 +473,12 @@ impl Settings {
             return Err(ConfigError::Value {
                 field,
                 reason: "must be greater than zero".into(),
+            });
+        }
+        if self.execution.max_timeout_s > MAX_TIMEOUT_S {
+            return Err(ConfigError::Value {
+                field: "execution.max_timeout_s",
+                reason: format!("must not exceed {MAX_TIMEOUT_S}, the API's documented maximum"),
             });
         }
         if self.execution.default_timeout_s > self.execution.max_timeout_s {

@@ -74,7 +74,12 @@ async fn a_run_that_waits_past_its_deadline_for_a_session_slot_fails_with_a_clea
         .replace("login_timeout_s = 10", "login_timeout_s = 1");
     let app = TestApp::spawn(&config).await;
 
-    // The first run holds the only slot on a command that never ends.
+    // Warm the device and identity caches so that the first run takes the
+    // only slot at once; it holds it on a command that never ends.
+    let (status, _) = app
+        .get(&format!("/api/v1/devices/{}/commands", device.id()))
+        .await;
+    assert_eq!(status, 200);
     let hog = app.execute(
         device.id(),
         json!({"command": "show running-config", "timeout_s": 8}),

@@ -101,14 +101,21 @@ impl std::fmt::Debug for CredentialsBody {
 #[serde(deny_unknown_fields)]
 pub struct ExecuteBody {
     /// Catalogue command name, e.g. `show version`.
-    #[schema(example = "show version")]
+    #[schema(
+        example = "show version",
+        min_length = 1,
+        max_length = 200,
+        pattern = "\\S"
+    )]
     pub command: String,
-    /// Command timeout in seconds (default from configuration).
-    #[serde(default)]
-    #[schema(example = 30, minimum = 1)]
+    /// Command timeout in seconds (default from configuration; the
+    /// configuration may lower the maximum).
+    #[serde(default, deserialize_with = "whole_seconds")]
+    #[schema(example = 30, minimum = 1, maximum = 600)]
     pub timeout_s: Option<u64>,
     /// Free text kept in the NetBox journal entry.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub notes: Option<String>,
     /// Values of the command's `<name>` variables (defaults fill the rest).
     #[serde(default)]
@@ -413,4 +420,23 @@ fn execute_request(
         variables: body.variables,
         credentials,
     })
+}
+
+/// Seconds as JSON Schema counts integers: `30` and `30.0` alike; `30.5`
+/// and negative numbers are refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= u64::MAX as f64 => Ok(Some(x as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "`timeout_s` must be a whole number of seconds, not {number}"
+        ))),
+    }
 }

@@ -32,8 +32,7 @@ impl DeviceDirectory {
     }
 
     /// The device and its SSH port, as the holder of `token` may see it
-    /// (both lookups at once). The token need not be checked first: NetBox
-    /// refuses a bad one, so this may run alongside the authentication.
+    /// (both lookups at once).
     pub async fn device(
         &self,
         token: &ApiToken,

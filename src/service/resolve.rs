@@ -89,19 +89,16 @@ impl CommandService {
             .await?)
     }
 
-    /// The caller and the device as they see it, both looked up at once;
-    /// a caller NetBox does not know gets only that answer.
+    /// The caller, then the device as they see it. The device is not read
+    /// before NetBox has vouched for the token, so unknown callers cause no
+    /// reads with the service's token.
     pub(super) async fn caller_and_device(
         &self,
         request: &mut ExecuteRequest,
     ) -> Result<(Caller, DeviceInfo), ServiceError> {
-        let token = request.token.clone().ok_or(AccessError::MissingToken)?;
-        let device_id = request.device_id;
-        let (caller, device) = tokio::join!(
-            self.caller_of(request),
-            self.access.directory.device(&token, device_id)
-        );
-        Ok((caller?, device?))
+        let caller = self.caller_of(request).await?;
+        let device = self.device_for(&caller, request.device_id).await?;
+        Ok((caller, device))
     }
 
     /// The commands of a device, with whether the caller may run each.
