@@ -27,6 +27,8 @@ const SSHD: &str = "/usr/sbin/sshd";
 
 /// What the OpenSSH server offers.
 struct Algorithms {
+    /// `ssh-keygen -t` type of the server's only host key.
+    host_key: &'static str,
     kex: &'static str,
     host_key_algorithms: &'static str,
     ciphers: Option<&'static str>,
@@ -35,14 +37,25 @@ struct Algorithms {
 
 /// Old gear: SHA-1 Diffie-Hellman groups and an ssh-rsa host key only.
 const LEGACY_ONLY: Algorithms = Algorithms {
+    host_key: "rsa",
     kex: "diffie-hellman-group1-sha1,diffie-hellman-group14-sha1",
     host_key_algorithms: "ssh-rsa",
     ciphers: None,
     macs: None,
 };
 
+/// Older still: an ssh-dss (DSA) host key and a SHA-1 group only.
+const DSS_ONLY: Algorithms = Algorithms {
+    host_key: "dsa",
+    kex: "diffie-hellman-group14-sha1",
+    host_key_algorithms: "ssh-dss",
+    ciphers: None,
+    macs: None,
+};
+
 /// A MAC russh does not implement (hmac-sha1-96) and libssh2 does.
 const TRUNCATED_MAC_ONLY: Algorithms = Algorithms {
+    host_key: "rsa",
     kex: "curve25519-sha256",
     host_key_algorithms: "rsa-sha2-256",
     ciphers: Some("aes128-ctr"),
@@ -65,7 +78,7 @@ impl Sshd {
              (scripts/testbed-up should list it)"
         );
         let dir = tempfile::tempdir().unwrap();
-        keygen(&dir.path().join("host_rsa"), "rsa");
+        keygen(&dir.path().join("host_key"), algorithms.host_key);
         keygen(&dir.path().join("client_ed25519"), "ed25519");
         std::fs::copy(
             dir.path().join("client_ed25519.pub"),
@@ -118,7 +131,7 @@ impl Sshd {
     fn host_fingerprint(&self) -> String {
         let out = Command::new("ssh-keygen")
             .arg("-lf")
-            .arg(self.dir.path().join("host_rsa.pub"))
+            .arg(self.dir.path().join("host_key.pub"))
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -148,7 +161,7 @@ impl Drop for Sshd {
 fn sshd_config(dir: &Path, algorithms: &Algorithms) -> String {
     let mut lines = vec![
         "ListenAddress 127.0.0.1".to_string(),
-        format!("HostKey {}", dir.join("host_rsa").display()),
+        format!("HostKey {}", dir.join("host_key").display()),
         format!("PidFile {}", dir.join("sshd.pid").display()),
         format!(
             "AuthorizedKeysFile {}",
@@ -281,6 +294,36 @@ async fn a_legacy_only_device_connects_when_the_legacy_profile_is_on() {
         .get(&sshd.target().addr())
         .unwrap();
     assert_eq!(record.key_type, "ssh-rsa");
+    assert_eq!(record.fingerprint, sshd.host_fingerprint());
+}
+
+#[tokio::test]
+async fn a_device_with_only_an_ssh_dss_host_key_needs_the_legacy_profile() {
+    let sshd = Sshd::start(&DSS_ONLY);
+    let refused =
+        connection_error(echo_through(&connector("linux", with_key(&sshd)), &sshd.target()).await);
+    assert!(
+        matches!(refused, DeviceConnectionError::Negotiation { .. }),
+        "{refused}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let transport = TransportSettings {
+        legacy_platforms: ["linux".to_string()].into(),
+        host_keys: file_policy(dir.path(), HostKeyMode::Tofu),
+        fallback: false,
+        ..with_key(&sshd)
+    };
+    let output = echo_through(&connector("linux", transport.clone()), &sshd.target()).await;
+
+    let output = output.unwrap_or_else(|e| panic!("{e}\nsshd log:\n{}", sshd.log()));
+    assert!(output.contains("transport-42"), "{output:?}");
+    let record = transport
+        .host_keys
+        .store
+        .get(&sshd.target().addr())
+        .unwrap();
+    assert_eq!(record.key_type, "ssh-dss");
     assert_eq!(record.fingerprint, sshd.host_fingerprint());
 }
 

@@ -175,6 +175,8 @@ fn client_config(legacy: bool, known_key_type: Option<&str>) -> client::Config {
         let mut macs = preferred.mac.to_vec();
         macs.push(mac::HMAC_SHA1);
         preferred.mac = Cow::Owned(macs);
+
+        keys.push(Algorithm::Dsa);
     }
     if let Some(known) = known_key_type {
         // A stable sort keeps our order within each group.
