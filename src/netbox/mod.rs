@@ -298,9 +298,20 @@ impl NetboxClient {
         url: &Url,
         what: &str,
     ) -> Result<T, NetboxError> {
+        let request = request.header("Authorization", self.authorization());
+        self.execute_as(request, url, what).await
+    }
+
+    /// Sends a request whose authorization (if any) the caller has set, and
+    /// decodes NetBox's JSON answer.
+    async fn execute_as<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &Url,
+        what: &str,
+    ) -> Result<T, NetboxError> {
         let started = std::time::Instant::now();
         let response = request
-            .header("Authorization", self.authorization())
             .header("Accept", "application/json")
             .send()
             .await

@@ -9,10 +9,10 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tracing::{Instrument, debug, info_span};
+use tracing::{Instrument, info_span};
 
 use super::token::ApiToken;
-use super::{NetboxClient, NetboxError, error_chain, status_error};
+use super::{NetboxClient, NetboxError, status_error};
 
 /// A NetBox API token belonging to a person, never to the service.
 #[derive(Clone)]
@@ -112,7 +112,7 @@ impl NetboxClient {
         let url = self.api_url("api/users/tokens/provision/")?;
         let request = self.http.post(url.clone()).json(&body);
         let answer: ProvisionAnswer = self
-            .send_anonymous(request, &url, "token")
+            .execute_as(request, &url, "token")
             .instrument(info_span!("netbox.provision_token", user = username))
             .await?;
         Ok(ProvisionedToken {
@@ -157,34 +157,6 @@ impl NetboxClient {
     }
 
     /// Sends without any token: provisioning authenticates by password.
-    async fn send_anonymous<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-        url: &url::Url,
-        what: &str,
-    ) -> Result<T, NetboxError> {
-        let response = request
-            .header("Accept", "application/json")
-            .send()
-            .await
-            .map_err(|err| self.user_transport_error(url, err))?;
-        let status = response.status();
-        debug!(%url, status = status.as_u16(), "netbox answered");
-
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(status_error(status, url, what, &body));
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|err| self.user_transport_error(url, err))?;
-        serde_json::from_slice(&bytes).map_err(|err| NetboxError::InvalidResponse {
-            url: url.to_string(),
-            reason: err.to_string(),
-        })
-    }
-
     async fn send_empty(
         &self,
         request: reqwest::RequestBuilder,
@@ -199,27 +171,13 @@ impl NetboxClient {
             .header("Accept", "application/json")
             .send()
             .await
-            .map_err(|err| self.user_transport_error(url, err))?;
+            .map_err(|err| self.transport_error(url, err))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let body = response.text().await.unwrap_or_default();
         Err(status_error(status, url, "token", &body))
-    }
-
-    fn user_transport_error(&self, url: &url::Url, err: reqwest::Error) -> NetboxError {
-        if err.is_timeout() {
-            NetboxError::Timeout {
-                url: url.to_string(),
-                after: self.settings.timeout,
-            }
-        } else {
-            NetboxError::Unreachable {
-                url: url.to_string(),
-                reason: error_chain(&err),
-            }
-        }
     }
 }
 
