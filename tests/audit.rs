@@ -223,3 +223,80 @@ async fn an_entry_whose_earlier_attempt_reached_netbox_is_not_sent_twice() {
     assert_eq!(entries_with(ios1, &audit_id).await, 1);
     assert_eq!(outbox.pending(10).await.unwrap().0, 0);
 }
+
+#[tokio::test]
+async fn the_outbox_runs_on_postgresql_for_replicas_sharing_one_database() {
+    use netbox_toolkit::netbox::{JournalKind, NetboxClient, NetboxSettings, NewJournalEntry};
+    use netbox_toolkit::service::outbox::{Delivery, Outbox, OutboxSettings};
+
+    // A database of its own on the machine's PostgreSQL, dropped at the end.
+    let admin_url = std::env::var("NBT_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("nbt_outbox_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&admin_url)
+        .await
+        .expect("the machine's PostgreSQL answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let store = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+
+    let relay = relay_to_netbox().await;
+    let netbox = NetboxClient::new(NetboxSettings {
+        url: url::Url::parse(&relay.url()).unwrap(),
+        token: Testbed::get().var("NETBOX_TOKEN").to_string().into(),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let settings = OutboxSettings {
+        store,
+        retry_initial: Duration::from_millis(10),
+        retry_max: Duration::from_millis(10),
+        sweep_interval: Duration::from_millis(10),
+    };
+    // Two replicas on one database.
+    let first = Outbox::open(settings.clone(), netbox.clone())
+        .await
+        .unwrap();
+    let second = Outbox::open(settings, netbox).await.unwrap();
+    let ios1 = Testbed::get().device("ios1").id;
+    let audit_id = uuid::Uuid::new_v4().to_string();
+    let entry = NewJournalEntry {
+        assigned_object_type: "dcim.device",
+        assigned_object_id: ios1,
+        kind: JournalKind::Info,
+        comments: format!("postgres outbox test\n- audit id: {audit_id}\n"),
+    };
+
+    relay.set(false);
+    first
+        .commit(&audit_id, &entry, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.deliver_claimed(&audit_id).await,
+        Delivery::Pending { .. }
+    ));
+    assert_eq!(
+        second.pending(10).await.unwrap().0,
+        1,
+        "the other replica sees the backlog"
+    );
+    relay.set(true);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (a, b) = tokio::join!(first.sweep(), second.sweep());
+
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        1,
+        "exactly one replica delivers it"
+    );
+    assert_eq!(entries_with(ios1, &audit_id).await, 1);
+    assert_eq!(first.pending(10).await.unwrap().0, 0);
+    drop((first, second));
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
