@@ -208,6 +208,15 @@ impl CredentialStore {
         Ok(self.read(profile).await?)
     }
 
+    /// The profiles `caller` may name in a request, in configuration order.
+    pub fn profiles_for(&self, caller: &Caller) -> Vec<String> {
+        self.profiles
+            .iter()
+            .filter(|p| caller.in_any_group(&p.config.allowed_groups))
+            .map(|p| p.config.name.clone())
+            .collect()
+    }
+
     fn named(&self, name: &str, caller: &Caller) -> Result<&Profile, ServiceError> {
         let profile = self
             .profiles

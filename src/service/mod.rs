@@ -318,6 +318,11 @@ impl CommandService {
             .map_err(|err| (*err).clone())
     }
 
+    /// The credential profiles `caller` may name for a run.
+    pub fn credential_profiles(&self, caller: &Caller) -> Vec<String> {
+        self.access.credentials.profiles_for(caller)
+    }
+
     /// The device's remaining rate-limit budget, without taking from it.
     pub fn rate_status(&self, device: &Device) -> RateStatus {
         let slug = self

@@ -428,7 +428,7 @@ async fn render_device(
         .selected
         .as_deref()
         .and_then(|name| rows.iter().find(|r| r.name == name && r.refused.is_none()))
-        .map(|row| run_form(row, choices));
+        .map(|row| run_form(row, choices, service.credential_profiles(caller)));
     let commands_note = match &listed {
         Err(err) => Some(format!("{err}. {}", err.guidance())),
         Ok(l) if l.commands.is_empty() => {
@@ -523,7 +523,7 @@ fn command_rows(
         .collect()
 }
 
-fn run_form(row: &CommandRow, variables: Vec<VariableChoices>) -> RunForm {
+fn run_form(row: &CommandRow, variables: Vec<VariableChoices>, profiles: Vec<String>) -> RunForm {
     let variables = variables
         .into_iter()
         .map(|v| VariableField {
@@ -540,17 +540,22 @@ fn run_form(row: &CommandRow, variables: Vec<VariableChoices>) -> RunForm {
             name: v.variable.name,
         })
         .collect();
-    // Known gap (#6): named credential profiles are not offered, because the service does not list the profiles a caller may use; the automatic choice picks the device's profile.
+    let automatic = CredentialChoice {
+        value: "automatic".into(),
+        label: "The service's credentials for this device".into(),
+        checked: true,
+    };
+    let named = profiles.into_iter().map(|name| CredentialChoice {
+        value: format!("profile:{name}"),
+        label: format!("Credential profile \u{201c}{name}\u{201d}"),
+        checked: false,
+    });
     RunForm {
         name: row.name.clone(),
         command: row.command.clone(),
         config: row.config,
         variables,
-        credentials: vec![CredentialChoice {
-            value: "automatic".into(),
-            label: "The service's credentials for this device".into(),
-            checked: true,
-        }],
+        credentials: std::iter::once(automatic).chain(named).collect(),
         typed_credentials: true,
     }
 }
@@ -565,6 +570,9 @@ fn credential_choice(fields: &[(String, String)]) -> Result<ServiceCredentials, 
             .map(|(_, v)| v.as_str())
             .unwrap_or_default()
     };
+    if let Some(profile) = field("credentials").strip_prefix("profile:") {
+        return Ok(ServiceCredentials::Profile(profile.to_string()));
+    }
     if field("credentials") != "typed" {
         return Ok(ServiceCredentials::Automatic);
     }
@@ -934,6 +942,22 @@ impl UiState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_form_names_a_credential_profile_or_leaves_the_choice_to_the_service() {
+        let named = credential_choice(&fields(&[("credentials", "profile:noc")])).unwrap();
+        assert!(matches!(named, ServiceCredentials::Profile(name) if name == "noc"));
+
+        let automatic = credential_choice(&fields(&[("credentials", "automatic")])).unwrap();
+        assert!(matches!(automatic, ServiceCredentials::Automatic));
+    }
 
     #[test]
     fn only_paths_of_this_page_are_followed_after_sign_in() {
