@@ -8,8 +8,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::netbox_fixtures::SimulatedNetboxDevice;
 use common::process::ServiceProcess;
 use common::{Testbed, audit_section, testbed_config};
+use netbox_toolkit::simulator::Behaviour;
 use serde_json::{Value, json};
 
 /// The journal entries on a device whose text contains `marker`.
@@ -52,27 +54,25 @@ async fn sigterm_lets_the_run_in_flight_finish_and_delivers_its_journal_entry() 
 
 #[tokio::test]
 async fn a_caller_who_hangs_up_cancels_the_run_and_the_journal_records_it() {
+    // A device on which the command never ends: only the hang-up can end the run.
+    let device = SimulatedNetboxDevice::start(
+        "cisco_ios",
+        Behaviour {
+            hang_commands: vec!["show running-config".into()],
+            ..Behaviour::default()
+        },
+    )
+    .await;
     let state = tempfile::tempdir().unwrap();
     let config = testbed_config() + &audit_section(state.path());
     let service = ServiceProcess::start(state.path(), &config).await;
-    let ios1 = Testbed::get().device("ios1").id;
     let marker = uuid::Uuid::new_v4().to_string();
 
-    // Warm the caches so that the next run reaches the device quickly, then
-    // hang up while it runs: show version takes well over 400 ms on the fake
-    // device, which echoes slowly.
-    let warm = common::process::admin_client()
-        .post(format!("{}/api/v1/devices/{ios1}/execute", service.base))
-        .json(&json!({"command": "show clock"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(warm.status().as_u16(), 200);
-    hang_up_during(&service.base, ios1, &marker, Duration::from_millis(400)).await;
+    hang_up_during(&service.base, device.id(), &marker, Duration::from_secs(2)).await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let entry = loop {
-        if let Some(entry) = entries_with(ios1, &marker).await.pop() {
+        if let Some(entry) = entries_with(device.id(), &marker).await.pop() {
             break entry;
         }
         if Instant::now() > deadline {
@@ -89,6 +89,7 @@ async fn a_caller_who_hangs_up_cancels_the_run_and_the_journal_records_it() {
         entry["comments"].as_str().unwrap().contains("cancelled"),
         "{entry:#}"
     );
+    assert_eq!(device.stats().active(), 0, "the SSH session was closed");
 }
 
 /// Sends a run over a raw socket and closes the socket after `after`, as a
@@ -97,7 +98,8 @@ async fn hang_up_during(base: &str, device_id: u64, notes: &str, after: Duration
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let addr = base.trim_start_matches("http://");
-    let body = json!({"command": "show version", "notes": notes}).to_string();
+    let body =
+        json!({"command": "show running-config", "notes": notes, "timeout_s": 60}).to_string();
     let token = Testbed::get().var("NETBOX_TOKEN");
     let request = format!(
         "POST /api/v1/devices/{device_id}/execute HTTP/1.1\r\nHost: {addr}\r\n\

@@ -346,7 +346,9 @@ impl CommandExecutionError {
                  configuration."
             }
             Self::ConfigMode { .. } => {
-                "Another session may hold the configuration lock; try again when it is released."
+                "Check that the account may enter configuration mode (privilege level) and that \
+                 the device's NetBox platform is right; another session may also hold the \
+                 configuration lock, so try again once it is released."
             }
         };
         text.to_string()

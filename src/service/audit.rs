@@ -310,11 +310,30 @@ pub fn compose(audit_id: &str, record: &AuditRecord<'_>) -> String {
     }
 
     match record.outcome {
-        Some(Ok(output)) => text.push_str(&format!("\n{}", fenced(output))),
+        Some(Ok(output)) => text.push_str(&format!("\n{}", fenced(&redact_secrets(output)))),
         Some(Err(error)) => text.push_str(&format!("\n**Error:** {error}\n")),
         None => {}
     }
-    text
+
+    // NetBox refuses NUL characters for good; a record it can never take
+    // would stay pending forever.
+    text.replace('\0', "\u{fffd}")
+}
+
+#[allow(clippy::expect_used)] // A constant pattern; the unit tests prove it compiles.
+static SECRET_VALUE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(
+        r"(?im)\b(password|secret|community|key-string|pre-shared-key|authentication-key|md5)(\s+\d{1,2})?\s+\S+",
+    )
+    .expect("valid secret pattern")
+});
+
+/// Device output kept in the journal loses the values of lines that carry
+/// secrets (`password 0 cisco`, `secret 5 $1$...`, SNMP communities): the
+/// journal is readable by more people than the device. The caller still
+/// gets the whole output in the answer.
+fn redact_secrets(output: &str) -> std::borrow::Cow<'_, str> {
+    SECRET_VALUE.replace_all(output, "$1$2 <redacted>")
 }
 
 /// A Markdown code block that no backtick run in `body` can close early.
@@ -380,6 +399,26 @@ mod tests {
     fn a_run_in_progress_says_its_outcome_is_unknown() {
         let text = compose("a-1", &record(None));
         assert!(text.contains("outcome is unknown"), "{text}");
+    }
+
+    #[test]
+    fn secrets_in_device_output_are_redacted_in_the_journal() {
+        let output = "username cisco privilege 15 password 0 cisco\n enable secret 5 $1$clqS$abc\nsnmp-server community public RO\nhostname r1";
+        let text = compose("a-1", &record(Some(Ok(output))));
+        assert!(text.contains("password 0 <redacted>"), "{text}");
+        assert!(text.contains("secret 5 <redacted>"), "{text}");
+        assert!(text.contains("community <redacted> RO"), "{text}");
+        assert!(text.contains("hostname r1"));
+        assert!(
+            !text.contains("$1$clqS") && !text.contains("public"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn nul_characters_never_reach_netbox() {
+        let text = compose("a-1", &record(Some(Ok("a\0b"))));
+        assert!(!text.contains('\0'));
     }
 
     #[test]
