@@ -658,6 +658,10 @@ fn run_facts(plan: &Plan<'_>, request: &ExecuteRequest, addr: &str) -> audit::Ru
 }
 
 /// One attempt: connect, run, disconnect.
+///
+/// Known gap (#3): every run opens a fresh session; a pool of warm sessions
+/// (the connector's `is_alive` and reopen-once rule are ready for it) would
+/// make repeated commands on one device much faster.
 async fn run_once(
     connector: &Connector,
     target: &SshTarget,

@@ -220,6 +220,9 @@ impl Outbox {
     }
 
     /// Records not yet in NetBox, oldest first.
+    ///
+    /// Known gap (#5): the backlog size is not exported as a metric yet,
+    /// because the service exports no metrics at all so far.
     pub async fn pending(&self, limit: i64) -> Result<(u64, Vec<PendingEntry>), OutboxError> {
         let count: i64 =
             sqlx::query("SELECT COUNT(*) AS n FROM journal_outbox WHERE delivered_at IS NULL")

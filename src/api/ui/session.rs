@@ -4,6 +4,9 @@
 //! The store keys sessions by a digest of the id, so the id a browser holds
 //! is never stored; the NetBox token is a secret; run results stay only
 //! until sign-out or expiry.
+//!
+//! Known gap (#6): sessions live in this process's memory, so several
+//! replicas behind one load balancer need sticky sessions.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
