@@ -173,36 +173,23 @@ async fn an_entry_committed_before_a_sigkill_is_delivered_after_the_restart() {
 
 #[tokio::test]
 async fn an_entry_whose_earlier_attempt_reached_netbox_is_not_sent_twice() {
-    use netbox_toolkit::netbox::{JournalKind, NetboxClient, NetboxSettings, NewJournalEntry};
-    use netbox_toolkit::service::outbox::{Delivery, Outbox, OutboxSettings};
+    use netbox_toolkit::service::outbox::{Delivery, Outbox};
 
     let relay = relay_to_netbox().await;
     let state = tempfile::tempdir().unwrap();
-    let netbox = NetboxClient::new(NetboxSettings {
-        url: url::Url::parse(&relay.url()).unwrap(),
-        token: Testbed::get().var("NETBOX_TOKEN").to_string().into(),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
+    let netbox = netbox_behind(&relay);
     let outbox = Outbox::open(
-        OutboxSettings {
-            store: format!("sqlite://{}/audit.db?mode=rwc", state.path().display()),
-            retry_initial: Duration::from_millis(10),
-            retry_max: Duration::from_millis(10),
-            sweep_interval: Duration::from_millis(10),
-        },
+        quick_outbox(format!(
+            "sqlite://{}/audit.db?mode=rwc",
+            state.path().display()
+        )),
         netbox.clone(),
     )
     .await
     .unwrap();
     let ios1 = Testbed::get().device("ios1").id;
     let audit_id = uuid::Uuid::new_v4().to_string();
-    let entry = NewJournalEntry {
-        assigned_object_type: "dcim.device",
-        assigned_object_id: ios1,
-        kind: JournalKind::Info,
-        comments: format!("lost answer test\n- audit id: {audit_id}\n"),
-    };
+    let entry = marked_entry(ios1, "lost answer test", &audit_id);
 
     // The first attempt fails; then the entry lands in NetBox as if an
     // attempt had reached it and only its answer was lost.
@@ -226,8 +213,7 @@ async fn an_entry_whose_earlier_attempt_reached_netbox_is_not_sent_twice() {
 
 #[tokio::test]
 async fn the_outbox_runs_on_postgresql_for_replicas_sharing_one_database() {
-    use netbox_toolkit::netbox::{JournalKind, NetboxClient, NetboxSettings, NewJournalEntry};
-    use netbox_toolkit::service::outbox::{Delivery, Outbox, OutboxSettings};
+    use netbox_toolkit::service::outbox::{Delivery, Outbox};
 
     // A database of its own on the machine's PostgreSQL, dropped at the end.
     let admin_url = std::env::var("NBT_TEST_POSTGRES")
@@ -243,18 +229,8 @@ async fn the_outbox_runs_on_postgresql_for_replicas_sharing_one_database() {
     let store = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
 
     let relay = relay_to_netbox().await;
-    let netbox = NetboxClient::new(NetboxSettings {
-        url: url::Url::parse(&relay.url()).unwrap(),
-        token: Testbed::get().var("NETBOX_TOKEN").to_string().into(),
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let settings = OutboxSettings {
-        store,
-        retry_initial: Duration::from_millis(10),
-        retry_max: Duration::from_millis(10),
-        sweep_interval: Duration::from_millis(10),
-    };
+    let netbox = netbox_behind(&relay);
+    let settings = quick_outbox(store);
     // Two replicas on one database.
     let first = Outbox::open(settings.clone(), netbox.clone())
         .await
@@ -262,12 +238,7 @@ async fn the_outbox_runs_on_postgresql_for_replicas_sharing_one_database() {
     let second = Outbox::open(settings, netbox).await.unwrap();
     let ios1 = Testbed::get().device("ios1").id;
     let audit_id = uuid::Uuid::new_v4().to_string();
-    let entry = NewJournalEntry {
-        assigned_object_type: "dcim.device",
-        assigned_object_id: ios1,
-        kind: JournalKind::Info,
-        comments: format!("postgres outbox test\n- audit id: {audit_id}\n"),
-    };
+    let entry = marked_entry(ios1, "postgres outbox test", &audit_id);
 
     relay.set(false);
     first
@@ -299,4 +270,38 @@ async fn the_outbox_runs_on_postgresql_for_replicas_sharing_one_database() {
         .execute(&admin)
         .await
         .unwrap();
+}
+
+/// A NetBox client for the testbed's NetBox, reached through `relay`.
+fn netbox_behind(relay: &Relay) -> netbox_toolkit::netbox::NetboxClient {
+    netbox_toolkit::netbox::NetboxClient::new(netbox_toolkit::netbox::NetboxSettings {
+        url: url::Url::parse(&relay.url()).unwrap(),
+        token: Testbed::get().var("NETBOX_TOKEN").to_string().into(),
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap()
+}
+
+/// Outbox settings on `store` with retries quick enough for a test.
+fn quick_outbox(store: String) -> netbox_toolkit::service::outbox::OutboxSettings {
+    netbox_toolkit::service::outbox::OutboxSettings {
+        store,
+        retry_initial: Duration::from_millis(10),
+        retry_max: Duration::from_millis(10),
+        sweep_interval: Duration::from_millis(10),
+    }
+}
+
+/// An info journal entry for `device` carrying `audit_id` in its text.
+fn marked_entry(
+    device: u64,
+    label: &str,
+    audit_id: &str,
+) -> netbox_toolkit::netbox::NewJournalEntry {
+    netbox_toolkit::netbox::NewJournalEntry {
+        assigned_object_type: "dcim.device",
+        assigned_object_id: device,
+        kind: netbox_toolkit::netbox::JournalKind::Info,
+        comments: format!("{label}\n- audit id: {audit_id}\n"),
+    }
 }
