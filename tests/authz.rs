@@ -11,19 +11,13 @@ mod common;
 use std::time::Duration;
 
 use common::access::{TempToken, execute_as, get_as, journal_comments, send_as, token_of};
+use common::problem_type;
 use common::{TestApp, Testbed, testbed_config};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 fn ios1() -> u64 {
     Testbed::get().device("ios1").id
-}
-
-fn problem_type(body: &Value) -> &str {
-    body["type"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches("urn:netbox-toolkit:problem:")
 }
 
 #[tokio::test]

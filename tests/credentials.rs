@@ -15,10 +15,11 @@ use std::sync::{Mutex, OnceLock};
 
 use common::access::{execute_as, token_of};
 use common::netbox_fixtures::{EphemeralDevice, ephemeral_loopback};
+use common::problem_type;
 use common::{TestApp, Testbed, testbed_config};
 use netbox_toolkit::simulator::{DeviceSpec, Simulator};
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Everything the service logs in this test binary, at every level.
 fn captured() -> &'static Mutex<Vec<u8>> {
@@ -44,13 +45,6 @@ fn capture_logs() {
         .with_writer(|| Capture)
         .with_ansi(false)
         .try_init();
-}
-
-fn problem_type(body: &Value) -> &str {
-    body["type"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches("urn:netbox-toolkit:problem:")
 }
 
 #[tokio::test]

@@ -8,18 +8,12 @@
 mod common;
 
 use common::access::journal_comments;
+use common::problem_type;
 use common::{TestApp, Testbed};
 use serde_json::{Value, json};
 
 fn ios1() -> u64 {
     Testbed::get().device("ios1").id
-}
-
-fn problem_type(body: &Value) -> &str {
-    body["type"]
-        .as_str()
-        .unwrap_or_default()
-        .trim_start_matches("urn:netbox-toolkit:problem:")
 }
 
 async fn choices(app: &TestApp, command: &str) -> Value {

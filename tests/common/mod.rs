@@ -250,3 +250,11 @@ impl TestApp {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 }
+
+/// A problem's `type` without the `urn:netbox-toolkit:problem:` prefix.
+pub fn problem_type(body: &Value) -> &str {
+    body["type"]
+        .as_str()
+        .unwrap_or_default()
+        .trim_start_matches("urn:netbox-toolkit:problem:")
+}
